@@ -1,0 +1,47 @@
+"""Random instances: seeded, valid, and shaped by their parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sftopt import load_instance
+from sftopt.generate import analytic_level, random_instance
+from sftopt.solvers.greedy import deepest_cuts
+
+
+def test_seeded_and_valid():
+    a = random_instance(6, seed=11)
+    assert a == random_instance(6, seed=11)
+    assert a != random_instance(6, seed=12)
+    inst = load_instance(a)
+    assert inst.n_devices == 6 and inst.model.name == "gpt2-small"
+
+
+def test_memory_pressure_moves_cuts():
+    free = load_instance(random_instance(8, memory_pressure=0.0, seed=1))
+    tight = load_instance(random_instance(8, memory_pressure=1.0, seed=1))
+    assert np.all(deepest_cuts(free) == free.max_cut)
+    assert deepest_cuts(tight).mean() < free.max_cut
+
+
+def test_heterogeneity_zero_gives_identical_compute():
+    inst = load_instance(random_instance(5, heterogeneity=0.0, seed=2))
+    assert len({d.flops for d in inst.devices}) == 1
+    assert len({d.batch for d in inst.devices}) == 1
+
+
+def test_analytic_levels():
+    raw = analytic_level(1.0, 16)
+    assert raw["bits_per_elem"] == 16.0 and raw["distortion"] == 0.0
+    lvl = analytic_level(0.1, 4)
+    assert lvl["bits_per_elem"] == pytest.approx(0.4 + 0.469, abs=1e-3)
+    # top-10% of a Gaussian keeps a bit under half the energy (docs/model.md)
+    assert 0.3 < lvl["distortion"] < 0.6
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match="memory_pressure"):
+        random_instance(3, memory_pressure=2.0)
+    with pytest.raises(ValueError, match="n_devices"):
+        random_instance(0)

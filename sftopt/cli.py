@@ -60,11 +60,57 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- commands
-def cmd_solve(args: argparse.Namespace) -> int:
+COLUMNS = ["instance", "solver", "status", "total_s", "round_s", "rounds", "bound_s", "gap",
+           "sim_total_s", "MB/round", "verified", "wall_s"]
+
+
+def _solve_one(inst, info, args, notes: list[str]):
+    """Solve, simulate and verify one (instance, solver) pair: (table row, result or None)."""
     from .simulate import simulate
-    from .solvers import get, solve
+    from .solvers import solve
     from .solvers.registry import SolverOptionError
     from .verify import verify
+
+    row = {"instance": inst.name, "solver": info.name}
+    opts = _parse_options(args.option)
+    for key, value in (("seed", args.seed), ("time_limit", args.time_limit)):
+        if value is not None and key in info.options:
+            opts[key] = value
+        elif value is not None:
+            notes.append(f"{info.name} has no {key.replace('_', '-')} option; not used")
+    if not info.available():
+        notes.append(f"{info.name} needs {', '.join(info.needs)}, not installed")
+        return {**row, "status": "unavailable"}, None
+    try:
+        res = solve(inst, info.name, **opts)
+    except SolverOptionError as exc:
+        raise UsageError(str(exc)) from None
+    except Exception as exc:  # keep the other rows: report this solver's failure
+        notes.append(f"{info.name} on {inst.name} failed: {type(exc).__name__}: {exc}")
+        return {**row, "status": "error"}, None
+    if args.simulate and res.total_delay_s is not None:
+        res = res.model_copy(update={"simulation": simulate(inst, res, seed=args.seed)})
+    report = verify(inst, res) if res.total_delay_s is not None else None
+    if report is not None and not report.ok:
+        notes.append(f"VERIFIER DISAGREES with {info.name} on {inst.name}: "
+                     f"{report.violations + report.claims}")
+    if res.message and res.status.value in ("infeasible", "error"):
+        notes.append(f"{info.name} on {inst.name}: {res.message}")
+    sim = res.simulation
+    row.update({
+        "status": res.status.value if report is None or report.ok else "REJECTED",
+        "total_s": res.total_delay_s, "round_s": res.round_delay_s, "rounds": res.rounds,
+        "bound_s": res.lower_bound_s, "gap": res.gap,
+        "sim_total_s": sim.total_delay_s if sim else None,
+        "MB/round": None if res.bytes_per_round is None else res.bytes_per_round / 1e6,
+        "verified": None if report is None else report.ok, "wall_s": res.wall_s})
+    return row, res
+
+
+def cmd_solve(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .solvers import get
 
     names = [n for part in args.solver for n in part.split(",") if n]
     infos = []
@@ -73,63 +119,29 @@ def cmd_solve(args: argparse.Namespace) -> int:
             infos.append(get(n))
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
-    instances = [(p, load_instance(p)) for p in args.instances]
+    instances = [(p, load_instance(p)) for p in args.instances]  # all errors before any work
     out_dir = Path(args.out) if args.out else None
-    rows = []
-    failed = False
-    for path, inst in instances:
-        for info in infos:
-            opts = _parse_options(args.option)
-            notes = []
-            for key, value in (("seed", args.seed), ("time_limit", args.time_limit)):
-                if value is None:
-                    continue
-                if key in info.options:
-                    opts[key] = value
-                elif len(infos) == 1 or key == "time_limit":
-                    notes.append(f"{info.name} has no {key.replace('_', '-')} option; not used")
-            if not info.available():
-                rows.append({"instance": inst.name, "solver": info.name, "status": "unavailable"})
-                notes.append(f"{info.name}: needs {', '.join(info.needs)}")
-                failed = True
-                continue
-            try:
-                res = solve(inst, info.name, **opts)
-            except SolverOptionError as exc:
-                raise UsageError(str(exc)) from None
-            except Exception as exc:  # keep the other rows: report this solver's failure
-                rows.append({"instance": inst.name, "solver": info.name, "status": "error"})
-                print(f"{info.name} on {inst.name} failed: {type(exc).__name__}: {exc}",
-                      file=sys.stderr)
-                failed = True
-                continue
-            if args.simulate and res.total_delay_s is not None:
-                res = res.model_copy(update={"simulation": simulate(inst, res, seed=args.seed)})
-            report = verify(inst, res) if res.total_delay_s is not None else None
-            if report is not None and not report.ok:
-                failed = True
-                notes.append(f"VERIFIER DISAGREES: {report.violations + report.claims}")
-            for note in notes:
-                print(f"note: {note}", file=sys.stderr)
-            sim = res.simulation
-            rows.append({
-                "instance": inst.name, "solver": info.name, "status": res.status.value,
-                "total_s": res.total_delay_s, "round_s": res.round_delay_s, "rounds": res.rounds,
-                "bound_s": res.lower_bound_s, "gap": res.gap,
-                "sim_total_s": sim.total_delay_s if sim else None,
-                "MB/round": None if res.bytes_per_round is None else res.bytes_per_round / 1e6,
-                "verified": None if report is None else report.ok, "wall_s": res.wall_s})
-            if out_dir:
-                res.save(out_dir / f"{Path(path).stem}.{info.name}.plan.json")
-            if len(instances) == 1 and len(infos) == 1:
-                _print_devices(inst, res)
-            if res.message and res.status.value in ("infeasible", "error"):
-                print(f"{info.name}: {res.message}")
-    print(table(rows, ["instance", "solver", "status", "total_s", "round_s", "rounds", "bound_s",
-                       "gap", "sim_total_s", "MB/round", "verified", "wall_s"]))
+    rows, notes = [], []
+    pairs = [(path, inst, info) for path, inst in instances for info in infos]
+    bar = tqdm(pairs, desc="solving", unit="solve", disable=len(pairs) < 2 or None,
+               leave=False, file=sys.stderr)
+    for path, inst, info in bar:
+        bar.set_postfix_str(f"{inst.name} / {info.name}")
+        row, res = _solve_one(inst, info, args, notes)
+        rows.append(row)
+        if res is None:
+            continue
+        if out_dir:
+            res.save(out_dir / f"{Path(path).stem}.{info.name}.plan.json")
+        if len(pairs) == 1:
+            _print_devices(inst, res)
+    for note in dict.fromkeys(notes):  # each once, in order
+        print(f"note: {note}", file=sys.stderr)
+    print(table(rows, COLUMNS))
     if out_dir:
         print(f"plans written to {out_dir}/")
-    return EXIT_FAIL if failed else EXIT_OK
+    bad = {"unavailable", "error", "REJECTED"}
+    return EXIT_FAIL if any(r["status"] in bad for r in rows) else EXIT_OK
 
 
 def _print_devices(inst, res) -> None:

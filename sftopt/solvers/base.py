@@ -68,4 +68,5 @@ def infeasible_result(inst: Instance, message: str, iterations: int = 0) -> Resu
                       iterations=iterations)
     return res.model_copy(update={
         "status": Status.INFEASIBLE, "message": message, "total_delay_s": None,
-        "round_delay_s": None, "rounds": None, "gap": None})
+        "round_delay_s": None, "rounds": None, "gap": None, "bytes_per_round": None,
+        "peak_memory_bytes": None})

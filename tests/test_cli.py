@@ -1,0 +1,99 @@
+"""The `sftopt` command end to end: tables out, plans to files, clear errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sftopt.cli import main
+
+from .conftest import ROOT
+
+TINY = str(ROOT / "data" / "instances" / "tiny-example.json")
+
+
+def test_solve_writes_verified_plans(tmp_path, capsys):
+    rc = main(["solve", TINY, "--solver", "greedy,baseline-equal", "--out", str(tmp_path),
+               "--seed", "3"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "greedy" in out and "baseline-equal" in out and "feasible" in out
+    plan = json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())
+    assert plan["schema"] == "sftopt.plan/1" and plan["solver"] == "greedy"
+    assert plan["simulation"]["seed"] == 3
+    # by Jensen, the fading simulation never beats the average channel
+    assert plan["simulation"]["total_delay_s"] >= plan["total_delay_s"]
+    assert main(["check", TINY, str(tmp_path / "tiny-example.greedy.plan.json")]) == 0
+    assert "feasible: total delay" in capsys.readouterr().out
+
+
+def test_single_solve_prints_device_table(capsys):
+    assert main(["solve", TINY, "--no-simulate"]) == 0
+    out = capsys.readouterr().out
+    assert "phone-0" in out and "band_MHz" in out
+
+
+def test_check_rejects_tampered_plan(tmp_path, capsys):
+    main(["solve", TINY, "--out", str(tmp_path), "--no-simulate"])
+    path = tmp_path / "tiny-example.greedy.plan.json"
+    plan = json.loads(path.read_text())
+    plan["devices"][0]["bandwidth_hz"] = 2.0e7
+    path.write_text(json.dumps(plan))
+    capsys.readouterr()
+    assert main(["check", TINY, str(path)]) == 1
+    assert "INFEASIBLE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["solve", "nope.json"], "no file"),
+    (["solve", TINY, "--solver", "simplex"], "unknown solver 'simplex'"),
+    (["solve", TINY, "--option", "depth=3"], "has no option 'depth'"),
+    (["solve", TINY, "--option", "novalue"], "KEY=VALUE"),
+    (["generate", "--memory-pressure", "3"], "memory_pressure"),
+])
+def test_bad_input_exits_2_without_traceback(argv, needle, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_bad_instance_field_names_path(tmp_path, capsys):
+    data = json.loads(Path(TINY).read_text())
+    data["devices"][1]["batch"] = 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    assert main(["solve", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "$.devices[1].batch" in err and "got 0" in err
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["solve", TINY, "--seed", "-1"])
+    assert exc.value.code == 2
+
+
+def test_generate_and_schema(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["generate", "--devices", "3", "--seed", "5", "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())["devices"]) == 3
+    capsys.readouterr()
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["$id"] == "sftopt.instance/1"
+
+
+def test_solvers_table(capsys):
+    assert main(["solvers"]) == 0
+    out = capsys.readouterr().out
+    assert "greedy" in out and "baseline-equal" in out and "available" in out
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "sftopt.cli", "solve", TINY, "--no-simulate"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "tiny-example" in proc.stdout

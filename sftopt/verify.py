@@ -18,6 +18,7 @@ from .instance import Instance
 from .result import Result, load_plan
 
 REL_TOL = 1e-9
+_EPIGRAPH = ("comm[", "server[", "delay", "holds[")
 
 
 @dataclass
@@ -38,8 +39,13 @@ class Report:
         return self.feasible and not self.claims
 
     def binding(self, n: int = 5) -> list[tuple[str, float]]:
-        """The n tightest constraints (smallest relative slack)."""
-        return sorted(self.slacks.items(), key=lambda kv: kv[1])[:n]
+        """The n tightest resource constraints (smallest relative slack).
+
+        Epigraph rows (comm, server, delay, holds) define auxiliary variables and are tight by
+        construction, so they are left out.
+        """
+        resource = [(k, v) for k, v in self.slacks.items() if not k.startswith(_EPIGRAPH)]
+        return sorted(resource, key=lambda kv: kv[1])[:n]
 
 
 def _structure(inst: Instance, plan: Result) -> list[str]:

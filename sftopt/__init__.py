@@ -1,9 +1,27 @@
-"""sftopt: plan and check split fine-tuning of LLMs over wireless edge networks."""
+"""sftopt: plan and check split fine-tuning of LLMs over wireless edge networks.
+
+Public API: ``load_instance``, ``solve``, ``solvers``, ``available``, ``verify``, ``simulate``,
+``Result``, ``load_plan``. ``verify`` and ``simulate`` load on first use (Pyomo is slow to import).
+"""
+
+from typing import Any
 
 from .instance import Instance, InstanceError, load_instance
 from .result import Result, Status, load_plan
 from .solvers import available, solve, solvers
 
 __all__ = ["Instance", "InstanceError", "Result", "Status", "available", "load_instance",
-           "load_plan", "solve", "solvers"]
+           "load_plan", "simulate", "solve", "solvers", "verify"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "verify":
+        from .verify import verify
+
+        return verify
+    if name == "simulate":
+        from .simulate import simulate
+
+        return simulate
+    raise AttributeError(f"module 'sftopt' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Benchmarks of sftopt.codec: size vs entropy bound, distortion, throughput, baselines."""

@@ -1,6 +1,6 @@
 """sftopt: plan and check split fine-tuning of LLMs over wireless edge networks.
 
-Public API: ``load_instance``, ``solve``, ``solvers``, ``available``, ``verify``, ``simulate``,
+Public API: ``load_instance``, ``solve``, ``list_solvers``, ``available``, ``verify``, ``simulate``,
 ``Result``, ``load_plan``. ``verify`` and ``simulate`` load on first use (Pyomo is slow to import).
 """
 
@@ -8,10 +8,11 @@ from typing import Any
 
 from .instance import Instance, InstanceError, load_instance
 from .result import Result, Status, load_plan
-from .solvers import available, solve, solvers
+from .solvers import available, solve
+from .solvers import solvers as list_solvers
 
 __all__ = ["Instance", "InstanceError", "Result", "Status", "available", "load_instance",
-           "load_plan", "simulate", "solve", "solvers", "verify"]
+           "list_solvers", "load_plan", "simulate", "solve", "verify"]
 __version__ = "0.1.0"
 
 

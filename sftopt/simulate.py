@@ -7,7 +7,7 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from . import allocation
+from .allocation import Allocator
 from .channel import fading_trace
 from .cost import device_delays, rounds_needed, terms
 from .instance import Instance
@@ -47,25 +47,26 @@ def simulate(
                           allocator=allocator)
     cuts, levels = plan.cuts, plan.levels
     n_rounds = math.ceil(rounds_needed(inst, levels) - 1e-9)
-    base = terms(inst, cuts, levels)
-    B = inst.arrays.bandwidth
     sequential = plan.schedule == "sequential"
+    if allocator == "fixed":
+        base = terms(inst, cuts, levels)
 
-    def round_delay(t) -> float:
-        if allocator == "fixed":
+        def round_delay(e: np.ndarray | None) -> float:
+            t = base if e is None else base.with_gains(e)
             d = device_delays(t, plan.bandwidth, plan.share)
-        elif allocator == "equal":
-            return allocation.equal_allocation(t, B).round_delay
-        else:
-            return allocation.exact_allocation(t, B).round_delay
-        return float(d.sum() if sequential else d.max())
+            return float(d.sum() if sequential else d.max())
+    else:  # the online allocator a scheduler would run, warm-started round to round
+        online = Allocator(inst, cuts, levels, method=allocator)
+
+        def round_delay(e: np.ndarray | None) -> float:
+            return online.step(e).round_delay
 
     if inst.channel.fading == "none":
-        per_round = np.full(n_rounds, round_delay(base))
+        per_round = np.full(n_rounds, round_delay(None))
     else:
         trace = fading_trace(inst.n_devices, n_rounds, seed)
         rows = tqdm(trace, desc="simulate", unit="round", disable=not progress, leave=False)
-        per_round = np.array([round_delay(base.with_gains(e)) for e in rows])
+        per_round = np.array([round_delay(e) for e in rows])
     return Simulation(
         total_delay_s=float(per_round.sum()),
         mean_round_delay_s=float(per_round.mean()),

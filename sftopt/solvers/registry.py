@@ -64,7 +64,7 @@ def register(
 
 
 def _load_all() -> None:
-    for mod in pkgutil.iter_modules(_package_path()):
+    for mod in sorted(pkgutil.iter_modules(_package_path()), key=lambda m: m.name):
         if mod.name not in _SHARED and not mod.name.startswith("_"):
             importlib.import_module(f"{__package__}.{mod.name}")
 

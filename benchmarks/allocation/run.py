@@ -1,0 +1,115 @@
+"""Timing of the small-timescale allocators (exact, sqp, equal) against the number of devices.
+
+Seeded random instances: the tiny-example model (data/instances/tiny-example.json) with K random
+devices, random cuts and levels. Writes results/allocation.csv and results/allocation.json
+(with package versions and the machine). Usage:
+    .venv/bin/python benchmarks/allocation/run.py [--sizes 10 100 1000 10000] [--sqp-max 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sftopt import load_instance
+from sftopt.allocation import Allocator, allocate
+from sftopt.channel import fading_trace
+from sftopt.cost import terms
+from sftopt.result import versions
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = Path(__file__).resolve().parent / "results"
+
+
+def random_instance(n: int, seed: int):
+    """Tiny-example model, n devices with random compute, power, distance and batch."""
+    rng = np.random.default_rng(seed)
+    d = json.loads((ROOT / "data/instances/tiny-example.json").read_text())
+    d = copy.deepcopy(d)
+    d["name"] = f"bench-alloc-{n}-s{seed}"
+    d["training"]["max_cut"] = 3  # cut 3 = L+1: some devices have no server part
+    d["channel"]["bandwidth_hz"] = 20e6 * max(1.0, n / 10)  # keep bands per device sensible
+    d["devices"] = [{"id": f"d{k}", "flops": float(10 ** rng.uniform(11, 12.7)),
+                     "memory_bytes": 8e9, "tx_power_w": float(rng.choice([0.1, 0.2])),
+                     "distance_m": float(rng.uniform(50, 400)), "batch": int(rng.choice([4, 8]))}
+                    for k in range(n)]
+    inst = load_instance(d)
+    cuts = rng.integers(0, 4, n)
+    levels = rng.integers(0, 3, n)
+    return inst, cuts, levels
+
+
+def timed(fn, repeats: int) -> tuple[float, float, object]:
+    times, out = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), min(times), out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--sqp-max", type=int, default=100, help="largest K given to SLSQP")
+    ap.add_argument("--rounds", type=int, default=20, help="fading rounds for Allocator.step")
+    args = ap.parse_args()
+    rows = []
+    for n in args.sizes:
+        for seed in range(args.seeds):
+            inst, cuts, levels = random_instance(n, seed)
+            t = terms(inst, cuts, levels)
+            B = inst.arrays.bandwidth
+            reps = 20 if n <= 1000 else 5
+            exact_med, exact_min, ex = timed(lambda t=t, B=B: allocate(t, B, "exact"), reps)
+            eq_med, eq_min, eq = timed(lambda t=t, B=B: allocate(t, B, "equal"), reps)
+            row = {"devices": n, "seed": seed, "exact_ms_median": exact_med * 1e3,
+                   "exact_ms_min": exact_min * 1e3, "exact_newton_steps": ex.iterations,
+                   "exact_round_delay_s": ex.round_delay,
+                   "exact_certified_gap": (ex.round_delay - ex.lower_bound) / ex.round_delay,
+                   "equal_ms_median": eq_med * 1e3, "equal_round_delay_s": eq.round_delay}
+            if n <= args.sqp_max:
+                sq_med, _, sq = timed(lambda t=t, B=B: allocate(t, B, "sqp"), 1)
+                row.update(sqp_ms=sq_med * 1e3, sqp_iterations=sq.iterations,
+                           sqp_round_delay_s=sq.round_delay,
+                           sqp_excess=(sq.round_delay - ex.round_delay) / ex.round_delay)
+            # online use: one re-allocation per fading round, warm-started vs cold
+            trace = fading_trace(n, args.rounds, seed)
+            al = Allocator(inst, cuts, levels)
+            t0 = time.perf_counter()
+            for e in trace:
+                al.step(e)
+            warm = (time.perf_counter() - t0) / args.rounds
+            t0 = time.perf_counter()
+            for e in trace:
+                allocate(t.with_gains(e), B, "exact")
+            cold = (time.perf_counter() - t0) / args.rounds
+            row.update(step_warm_ms=warm * 1e3, step_cold_ms=cold * 1e3)
+            rows.append(row)
+            print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()},
+                  flush=True)
+    OUT.mkdir(parents=True, exist_ok=True)
+    fields = list(dict.fromkeys(k for r in rows for k in r))  # first-seen order
+    with open(OUT / "allocation.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+    meta = {"versions": versions(), "machine": {"platform": platform.platform(),
+                                                "processor": platform.processor(),
+                                                "cpus": os.cpu_count()},
+            "args": vars(args), "rows": rows}
+    (OUT / "allocation.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

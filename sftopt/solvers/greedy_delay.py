@@ -1,0 +1,333 @@
+"""`greedy-delay` and the plan toolkit the large-timescale heuristics share (repair, local search).
+
+A plan is one option index per device; an option is a (cut, level) pair with an allowed level
+(distortion <= max_distortion), so the accuracy constraint holds by construction. Device
+memory is a per-device filter on options; server memory couples devices and is checked (and
+repaired) per plan. Every objective figure is R(levels) x the round delay of an allocation
+from `sftopt.allocation` on `cost.terms` of the plan.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from ..allocation import Allocation, delay_weights, exact_allocation
+from ..cost import (
+    PARALLEL,
+    REL_TOL,
+    SEQUENTIAL,
+    Terms,
+    device_delays,
+    device_memory,
+    rounds_needed,
+    server_memory,
+    terms,
+)
+from ..instance import Instance
+from ..result import Result, Status
+from .base import infeasible_result, make_result
+from .registry import register
+
+AllocFn = Callable[[Terms, float], Allocation]
+
+
+def sequential_allocation(t: Terms, bandwidth_hz: float) -> Allocation:
+    """Vanilla split learning: one device at a time with the whole band and server."""
+    k = len(t.compute)
+    b, phi = np.full(k, bandwidth_hz), np.ones(k)
+    return Allocation(b, phi, float(device_delays(t, b, phi).sum()))
+
+
+class PlanSpace:
+    """Per-device options of an instance and the figures of a plan (option index per device)."""
+
+    def __init__(self, inst: Instance, schedule: str = PARALLEL):
+        a = inst.arrays
+        self.inst, self.a, self.schedule = inst, a, schedule
+        self.K = inst.n_devices
+        pairs = [(int(s), int(c)) for s in a.cuts for c in a.allowed_levels]
+        self.opt_cut = np.array([p[0] for p in pairs], dtype=int)
+        self.opt_level = np.array([p[1] for p in pairs], dtype=int)
+        self.O = len(pairs)
+        cols = [terms(a, np.full(self.K, s), np.full(self.K, c)) for s, c in pairs]
+        # K x O tables of the delay constants of every device under every option
+        self.C = np.stack([x.compute for x in cols], axis=1) if cols else np.zeros((self.K, 0))
+        self.U = np.stack([x.up_bits for x in cols], axis=1) if cols else self.C
+        self.V = np.stack([x.down_bits for x in cols], axis=1) if cols else self.C
+        self.S = np.stack([x.server_work for x in cols], axis=1) if cols else self.C
+        mem = np.stack([device_memory(a, np.full(self.K, s)) for s, _ in pairs], axis=1) \
+            if pairs else np.zeros((self.K, 0))
+        self.fits = mem <= a.memory[:, None] * (1.0 + REL_TOL)
+        self.srv_act = a.batch[:, None] * a.srv_act[self.opt_cut][None, :]
+        self.delta = a.delta[self.opt_level]
+        self.B = a.bandwidth
+        self.rows = np.arange(self.K)
+        self.timed_out = False  # set when a search stopped at its deadline
+
+    # ---------------------------------------------------------------- plan figures
+    def cuts(self, plan: np.ndarray) -> np.ndarray:
+        return self.opt_cut[plan]
+
+    def levels(self, plan: np.ndarray) -> np.ndarray:
+        return self.opt_level[plan]
+
+    def terms(self, plan: np.ndarray) -> Terms:
+        r = self.rows
+        return Terms(self.C[r, plan], self.U[r, plan], self.V[r, plan], self.S[r, plan],
+                     self.a.snr_ul, self.a.snr_dl)
+
+    def server_memory(self, plan: np.ndarray) -> float:
+        return server_memory(self.a, self.cuts(plan), self.schedule)
+
+    def memory_ok(self, plan: np.ndarray) -> bool:
+        return bool(self.fits[self.rows, plan].all()) and \
+            self.server_memory(plan) <= self.a.server_memory * (1.0 + REL_TOL)
+
+    def rounds(self, plan: np.ndarray) -> float:
+        return rounds_needed(self.a, self.levels(plan))
+
+    def option(self, cut: int, level: int) -> int:
+        hit = np.flatnonzero((self.opt_cut == cut) & (self.opt_level == level))
+        return int(hit[0]) if len(hit) else -1
+
+    # ---------------------------------------------------------------- feasibility
+    def deepest(self) -> np.ndarray:
+        """Per device, the deepest cut that fits (-1 if none)."""
+        cuts = np.where(self.fits, self.opt_cut[None, :], -1)
+        return cuts.max(axis=1) if self.O else np.full(self.K, -1)
+
+    def diagnose(self) -> str | None:
+        """Why no plan exists (the binding constraint named), or None if some plan may."""
+        a, inst = self.a, self.inst
+        if len(a.allowed_levels) == 0:
+            return (f"accuracy: no codec level has distortion <= max_distortion "
+                    f"{inst.training.max_distortion:g} (smallest is {a.delta.min():g})")
+        deep = self.deepest()
+        bad = np.flatnonzero(deep < 0)
+        if len(bad):
+            need = device_memory(a, np.full(self.K, inst.training.min_cut))
+            names = ", ".join(f"{a.device_ids[k]} needs {need[k]:.4g} B > {a.memory[k]:.4g} B"
+                              for k in bad[:5])
+            return (f"device memory: {len(bad)} device(s) fit no cut in [min_cut, max_cut] = "
+                    f"[{inst.training.min_cut}, {inst.max_cut}] (at min_cut: {names})")
+        # deeper cuts shrink both server terms: the deepest fitting cuts need the least
+        least = server_memory(a, deep, self.schedule)
+        if least > a.server_memory * (1.0 + REL_TOL):
+            return (f"server memory: even with every device at its deepest cut that fits, the "
+                    f"server needs {least:.4g} B > {a.server_memory:.4g} B")
+        return None
+
+    # ---------------------------------------------------------------- evaluation
+    def evaluate(self, plan: np.ndarray, alloc: AllocFn = exact_allocation
+                 ) -> tuple[float, Allocation]:
+        """Objective R x T of a plan (inf if it breaks memory) and its allocation."""
+        if not self.memory_ok(plan):
+            return np.inf, Allocation(np.zeros(self.K), np.zeros(self.K), np.inf)
+        al = alloc(self.terms(plan), self.B)
+        return self.rounds(plan) * al.round_delay, al
+
+    def option_delays(self, plan: np.ndarray, al: Allocation) -> np.ndarray:
+        """K x O: each device's delay under each option at the current (b, phi)."""
+        from ..allocation import _Comm
+
+        b = np.maximum(al.bandwidth, 1e-300)
+        comm = _Comm(np.ones(self.K), np.zeros(self.K), self.a.snr_ul, self.a.snr_dl)
+        inv_u = comm(b)[0]  # 1/r_ul(b)
+        comm = _Comm(np.zeros(self.K), np.ones(self.K), self.a.snr_ul, self.a.snr_dl)
+        inv_d = comm(b)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            srv = np.where(self.S > 0, self.S / al.share[:, None], 0.0)
+            up = np.where(self.U > 0, self.U * inv_u[:, None], 0.0)
+            down = np.where(self.V > 0, self.V * inv_d[:, None], 0.0)
+            # an option that talks where the plan gave no band: no first-order estimate
+            up = np.where((self.U > 0) & (al.bandwidth[:, None] <= 0), np.inf, up)
+            down = np.where((self.V > 0) & (al.bandwidth[:, None] <= 0), np.inf, down)
+        return self.C + up + down + srv
+
+    def predicted_change(self, plan: np.ndarray, al: Allocation) -> np.ndarray:
+        """K x O first-order change of R x T when one device switches option (envelope theorem:
+        dT = w_k dT_k at fixed (b, phi) prices; dR from the level's distortion)."""
+        t = self.terms(plan)
+        w = delay_weights(t, al)
+        T = al.round_delay
+        R = self.rounds(plan)
+        opt = self.option_delays(plan, al)
+        cur = opt[self.rows, plan]
+        dR = self.a.rounds * self.a.eta * self.a.sample_weight[:, None] * (
+            self.delta[None, :] - self.delta[plan][:, None])
+        with np.errstate(invalid="ignore"):
+            out = R * w[:, None] * (opt - cur[:, None]) + dR * T
+        return np.where(np.isnan(out), np.inf, out)
+
+    # ---------------------------------------------------------------- moves
+    def repair_memory(self, plan: np.ndarray, alloc: AllocFn = exact_allocation
+                      ) -> np.ndarray | None:
+        """Deepen cuts (same level) until the server memory fits: each step the move freeing
+        the most memory per predicted increase of the objective. None if it cannot fit."""
+        plan = plan.copy()
+        limit = self.a.server_memory * (1.0 + REL_TOL)
+        for _ in range(self.K * len(self.a.cuts) + 1):
+            need = self.server_memory(plan)
+            if need <= limit:
+                return plan
+            al = alloc(self.terms(plan), self.B)
+            pred = self.predicted_change(plan, al) if np.isfinite(al.round_delay) else None
+            best, best_score = None, -np.inf
+            for k in range(self.K):
+                for o in np.flatnonzero(self.fits[k] & (self.opt_cut > self.opt_cut[plan[k]])
+                                        & (self.opt_level == self.opt_level[plan[k]])):
+                    cand = plan.copy()
+                    cand[k] = o
+                    freed = need - self.server_memory(cand)
+                    if freed <= 0:
+                        continue
+                    cost = max(pred[k, o], 0.0) if pred is not None else 0.0
+                    score = freed / (cost + 1e-12 * max(abs(pred).min(), 1.0)) \
+                        if pred is not None else freed
+                    if score > best_score:
+                        best, best_score = (k, o), score
+            if best is None:
+                return None
+            plan[best[0]] = best[1]
+        return plan if self.server_memory(plan) <= limit else None
+
+    def local_search(self, plan: np.ndarray, *, alloc: AllocFn = exact_allocation,
+                     deadline: float = np.inf, max_iter: int = 1000, full_limit: int = 400,
+                     pairs: bool = True) -> tuple[np.ndarray, float, int]:
+        """Single-device moves while the objective improves. Small neighbourhoods
+        (K x O <= full_limit) are scanned exactly; larger ones in order of the first-order
+        predicted change (the moves predicted to help and the full_limit/2 next best),
+        exact evaluation deciding. When no single move helps and ``pairs``,
+        a helpful move that overflows the server memory is tried together with a move of
+        another device that frees memory. Returns (plan, objective, moves)."""
+        plan = plan.copy()
+        val, al = self.evaluate(plan, alloc)
+        moves = 0
+        while moves < max_iter:
+            if time.perf_counter() >= deadline:
+                self.timed_out = True
+                break
+            pred = self.predicted_change(plan, al) if np.isfinite(val) else \
+                np.zeros((self.K, self.O))
+            cand = self.fits.copy()
+            cand[self.rows, plan] = False
+            ks, os_ = np.nonzero(cand)
+            order = np.argsort(pred[ks, os_], kind="stable")
+            if len(ks) > full_limit:  # screen: moves predicted to help, then the next best few
+                n_keep = int((pred[ks, os_] < 0).sum()) + full_limit // 2
+                order = order[:n_keep]
+            improved = False
+            for i in order:
+                if time.perf_counter() >= deadline:
+                    self.timed_out = True
+                    break
+                trial = plan.copy()
+                trial[ks[i]] = os_[i]
+                v, a2 = self.evaluate(trial, alloc)
+                if v < val * (1.0 - 1e-12):
+                    plan, val, al, improved = trial, v, a2, True
+                    moves += 1
+                    break
+            if not improved and pairs and np.isfinite(val):
+                got = self._pair_move(plan, val, pred, alloc, deadline)
+                if got is not None:
+                    plan, val, al = got
+                    moves += 1
+                    improved = True
+            if not improved:
+                break
+        return plan, val, moves
+
+    def _pair_move(self, plan: np.ndarray, val: float, pred: np.ndarray, alloc: AllocFn,
+                   deadline: float, top: int = 12) -> tuple | None:
+        """A move that only fits the server memory if another device frees some: the `top`
+        helpful single moves that overflow the server, each paired with the `top` moves of
+        other devices freeing the most memory per predicted cost. First improving pair wins."""
+        limit = self.a.server_memory * (1.0 + REL_TOL)
+        need = self.server_memory(plan)
+        ks, os_ = np.nonzero(self.fits & (pred < 0))
+        over = []
+        for i in np.argsort(pred[ks, os_], kind="stable"):
+            trial = plan.copy()
+            trial[ks[i]] = os_[i]
+            if self.server_memory(trial) > limit:
+                over.append((ks[i], os_[i]))
+            if len(over) >= top:
+                break
+        if not over:
+            return None
+        fk, fo = np.nonzero(self.fits)
+        freed = np.array([need - self.server_memory(np.where(self.rows == k, o, plan))
+                          for k, o in zip(fk, fo, strict=True)])
+        ok = freed > 0
+        fk, fo, freed = fk[ok], fo[ok], freed[ok]
+        score = freed / (np.maximum(pred[fk, fo], 0.0) + 1e-12 * abs(val))
+        helpers = [(fk[i], fo[i]) for i in np.argsort(-score, kind="stable")[:top]]
+        for k1, o1 in over:
+            for k2, o2 in helpers:
+                if k1 == k2 or time.perf_counter() >= deadline:
+                    continue
+                trial = plan.copy()
+                trial[k1], trial[k2] = o1, o2
+                v, a2 = self.evaluate(trial, alloc)
+                if v < val * (1.0 - 1e-12):
+                    return trial, v, a2
+        return None
+
+    def own_delay_plan(self) -> np.ndarray:
+        """Per device the fitting option with the least own delay at equal shares, weighted by
+        its effect on the rounds (1 + eta delta)."""
+        K = self.K
+        inv_u = _inv(self.B / K, self.a.snr_ul)
+        inv_d = _inv(self.B / K, self.a.snr_dl)
+        own = self.C + self.U * inv_u[:, None] + self.V * inv_d[:, None] + self.S * K
+        own = own * (1.0 + self.a.eta * self.delta[None, :])
+        return np.argmin(np.where(self.fits, own, np.inf), axis=1)
+
+    def result(self, plan: np.ndarray, al: Allocation, *, message: str = "",
+               iterations: int = 0) -> Result:
+        """The plan as a Result (status time_limit if a search hit its deadline)."""
+        status = Status.TIME_LIMIT if self.timed_out else Status.FEASIBLE
+        if self.timed_out:
+            message += " (stopped at the time limit)"
+        return make_result(self.inst, self.cuts(plan), self.levels(plan), al.bandwidth,
+                           al.share, message=message, iterations=iterations,
+                           schedule=self.schedule, status=status)
+
+
+def _inv(b: float, x: np.ndarray) -> np.ndarray:
+    """1/r(b) for one band b and per-device SNR coefficients x."""
+    return 1.0 / (b * np.log2(1.0 + x / b))
+
+
+def deadline_of(time_limit: float | None) -> float:
+    return np.inf if time_limit is None else time.perf_counter() + float(time_limit)
+
+
+@register("greedy-delay", description="own-delay choice per device, memory repair, then "
+                                      "single-device local search with exact shares")
+def solve_greedy_delay(instance: Instance, *, max_iter: int = 1000,
+                       time_limit: float | None = None) -> Result:
+    """Per device the (cut, level) with the least own delay at equal shares (times the rounds
+    factor 1 + eta delta), server memory repaired, then one device at a time switched to the
+    option that lowers R x T under exact re-allocation, while it improves (at most ``max_iter``
+    moves or ``time_limit`` seconds)."""
+    deadline = deadline_of(time_limit)
+    space = PlanSpace(instance)
+    why = space.diagnose()
+    if why:
+        return infeasible_result(instance, why)
+    plan = space.repair_memory(space.own_delay_plan())
+    if plan is None:
+        return infeasible_result(instance, "server memory: repair by deepening cuts failed")
+    plan, _, moves = space.local_search(plan, deadline=deadline, max_iter=max_iter)
+    _, al = space.evaluate(plan)
+    return space.result(plan, al, iterations=moves,
+                        message=f"{moves} local-search moves from the own-delay plan")
+
+
+__all__ = ["PARALLEL", "SEQUENTIAL", "PlanSpace", "deadline_of", "sequential_allocation",
+           "solve_greedy_delay"]

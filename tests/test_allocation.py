@@ -1,0 +1,228 @@
+"""Small timescale: the exact allocator against cvxpy/CLARABEL, SLSQP and a duality bound."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import minimize_scalar
+
+from sftopt import load_instance
+from sftopt.allocation import (
+    Allocator,
+    allocate,
+    delay_weights,
+    equal_allocation,
+    exact_allocation,
+    sqp_allocation,
+)
+from sftopt.channel import fading_trace
+from sftopt.cost import Terms, comm_delay, device_delays, terms
+
+TINY = json.loads((Path(__file__).parents[1] / "data/instances/tiny-example.json").read_text())
+LN2 = np.log(2.0)
+
+
+def instance(n: int, seed: int, max_cut: int = 3):
+    """The tiny-example model with n random devices (cut 3 = L+1: nothing on the server)."""
+    rng = np.random.default_rng(seed)
+    d = copy.deepcopy(TINY)
+    d["name"] = f"alloc-{n}-{seed}"
+    d["training"]["max_cut"] = max_cut
+    d["devices"] = [{"id": f"d{k}", "flops": float(10 ** rng.uniform(11, 12.7)),
+                     "memory_bytes": 8e9, "tx_power_w": float(rng.choice([0.1, 0.2])),
+                     "distance_m": float(rng.uniform(50, 400)), "batch": int(rng.choice([4, 8]))}
+                    for k in range(n)]
+    return load_instance(d)
+
+
+def random_terms(n: int, seed: int) -> tuple[Terms, float]:
+    inst = instance(n, seed)
+    rng = np.random.default_rng(seed + 1000)
+    cuts = rng.integers(0, 4, n)
+    levels = rng.integers(0, 3, n)
+    return terms(inst, cuts, levels), inst.arrays.bandwidth
+
+
+def cvxpy_reference(t: Terms, B: float) -> tuple[float, float]:
+    """min T s.t. T_k <= T, sum b <= B, sum phi <= 1 with CLARABEL: (T, delay of its (b, phi)).
+
+    r(b) = b log2(1 + x/b) = -rel_entr(b, b + x)/ln 2 is concave (exponential cone);
+    U/r and S/phi are inv_pos of it. Variables are scaled by the equal split (b = B g/K,
+    phi = p/K), times by the equal split's delay.
+    """
+    k = len(t.compute)
+    scale = equal_allocation(t, B).round_delay
+    g = cp.Variable(k, nonneg=True)
+    p = cp.Variable(k, nonneg=True)
+    T = cp.Variable()
+    ru, rd = cp.Variable(k), cp.Variable(k)
+    sb = 1.0 / k
+    cons = [cp.sum(g) * sb <= 1, cp.sum(p) / k <= 1,
+            ru <= -cp.rel_entr(g, g + t.snr_ul / (B * sb)) / LN2,
+            rd <= -cp.rel_entr(g, g + t.snr_dl / (B * sb)) / LN2]
+    delay = (t.compute / scale + cp.multiply(t.up_bits / (B * sb * scale), cp.inv_pos(ru))
+             + cp.multiply(t.down_bits / (B * sb * scale), cp.inv_pos(rd))
+             + cp.multiply(t.server_work * k / scale, cp.inv_pos(p)))
+    cons.append(delay <= T)
+    cp.Problem(cp.Minimize(T), cons).solve(solver="CLARABEL")
+    b = g.value * sb * B
+    phi = p.value / k
+    b *= min(1.0, B / b.sum())
+    phi /= max(1.0, phi.sum())
+    return float(T.value * scale), float(device_delays(t, b, phi).max())
+
+
+def dual_bound(t: Terms, B: float, b: np.ndarray, phi: np.ndarray, w: np.ndarray) -> float:
+    """Weak duality, computed here from scratch: for any w >= 0 (sum 1), lambda, nu >= 0,
+    T* >= sum w C + sum min_b (w D(b) + lambda b) + sum 2 sqrt(w S nu) - lambda B - nu.
+    lambda and nu are read off (b, phi) by finite differences (any value gives a valid bound)."""
+    talks = (t.up_bits > 0) | (t.down_bits > 0)
+    serves = t.server_work > 0
+    h = 1e-6 * b
+    slope = (comm_delay(t, b - h) - comm_delay(t, b + h)) / (2 * h)  # -D'(b)
+    lam = float(np.median((w * slope)[talks & (w > 0)])) if talks.any() else 0.0
+    nu = float(np.median((w * t.server_work / np.where(phi > 0, phi, 1) ** 2)[serves & (w > 0)]))\
+        if serves.any() else 0.0
+    q = float(w @ t.compute) - lam * B - nu + float(2 * np.sqrt(w * t.server_work * nu).sum())
+    for k in np.flatnonzero(talks):
+        tk = t.subset(np.array([k]))
+
+        def f(u: float, tk: Terms = tk, wk: float = w[k]) -> float:
+            return wk * float(comm_delay(tk, np.array([np.exp(u)]))[0]) + lam * np.exp(u)
+
+        u0 = np.log(b[k])
+        res = minimize_scalar(f, bounds=(u0 - 20, u0 + 20), method="bounded",
+                              options={"xatol": 1e-10})
+        q += min(res.fun, f(u0))
+    return q
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_exact_matches_cvxpy_and_is_certified(n: int, seed: int) -> None:
+    t, B = random_terms(n, seed)
+    a = exact_allocation(t, B)
+    assert a.bandwidth.sum() <= B * (1 + 1e-12) and a.share.sum() <= 1 + 1e-12
+    assert a.round_delay == pytest.approx(device_delays(t, a.bandwidth, a.share).max(), rel=1e-12)
+    T_ref, T_ref_plan = cvxpy_reference(t, B)
+    # never worse than the reference's own plan, and within CLARABEL's accuracy of its value
+    assert a.round_delay <= T_ref_plan * (1 + 1e-9)
+    assert abs(a.round_delay - T_ref) <= 1e-6 * T_ref or a.round_delay < T_ref
+    # certified: an independent weak-duality bound within 1e-6
+    lb = dual_bound(t, B, a.bandwidth, a.share, delay_weights(t, a))
+    assert lb <= a.round_delay * (1 + 1e-9)
+    assert (a.round_delay - lb) / a.round_delay <= 1e-6
+    assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9
+
+
+@pytest.mark.parametrize("n,seed", [(1, 0), (2, 1), (3, 2), (5, 3)])
+def test_exact_agrees_with_cvxpy_to_1e6(n: int, seed: int) -> None:
+    t, B = random_terms(n, seed)
+    T_ref, _ = cvxpy_reference(t, B)
+    assert exact_allocation(t, B).round_delay == pytest.approx(T_ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("n,seed", [(1, 4), (2, 5), (3, 6), (4, 7)])
+def test_slsqp_never_beats_exact(n: int, seed: int) -> None:
+    t, B = random_terms(n, seed)
+    exact = exact_allocation(t, B)
+    sqp = sqp_allocation(t, B)
+    assert sqp.round_delay >= exact.round_delay * (1 - 1e-9)
+    assert sqp.round_delay <= equal_allocation(t, B).round_delay * (1 + 1e-12)
+    assert sqp.round_delay == pytest.approx(exact.round_delay, rel=1e-3)  # it converges here
+
+
+def test_allocator_step_matches_exact_under_scaled_gains() -> None:
+    inst = instance(6, 11)
+    rng = np.random.default_rng(11)
+    cuts, levels = rng.integers(0, 4, 6), rng.integers(0, 3, 6)
+    base = terms(inst, cuts, levels)
+    B = inst.arrays.bandwidth
+    for method in ("exact", "sqp", "equal"):
+        al = Allocator(inst, cuts, levels, method=method)
+        assert al.step().round_delay == pytest.approx(
+            allocate(base, B, method).round_delay, rel=1e-9)
+        for e in fading_trace(6, 5, seed=3):
+            got = al.step(e)
+            want = allocate(base.with_gains(e), B, method)
+            assert got.round_delay == pytest.approx(want.round_delay, rel=1e-9 if
+                                                    method != "sqp" else 1e-6)
+
+
+def test_delay_weights_are_the_sensitivity() -> None:
+    t, B = random_terms(4, 21)
+    a = exact_allocation(t, B)
+    w = delay_weights(t, a)
+    assert w.sum() == pytest.approx(1.0) and (w >= 0).all()
+    eps = 1e-5 * a.round_delay
+    for k in range(4):
+        c = t.compute.copy()
+        c[k] += eps
+        moved = exact_allocation(Terms(c, t.up_bits, t.down_bits, t.server_work, t.snr_ul,
+                                       t.snr_dl), B).round_delay
+        assert (moved - a.round_delay) / eps == pytest.approx(w[k], abs=1e-3)
+
+
+def _terms(**kw: np.ndarray) -> Terms:
+    n = len(next(iter(kw.values())))
+    base = {f: np.zeros(n) for f in ("compute", "up_bits", "down_bits", "server_work")}
+    base.update(snr_ul=np.full(n, 1e9), snr_dl=np.full(n, 1e10))
+    base.update(kw)
+    return Terms(**base)
+
+
+def test_edge_cases() -> None:
+    # no devices
+    empty = exact_allocation(_terms(compute=np.zeros(0)), 1e6)
+    assert empty.round_delay == 0.0 and len(empty.bandwidth) == 0
+    # one device: everything to it
+    one = exact_allocation(_terms(compute=np.array([1.0]), up_bits=np.array([1e7]),
+                                  server_work=np.array([0.5])), 1e6)
+    assert one.bandwidth[0] == pytest.approx(1e6) and one.share[0] == pytest.approx(1.0)
+    # no server work (cut L+1) beside server-only work: two independent resources
+    mix = _terms(compute=np.array([0.1, 0.2, 0.3]), up_bits=np.array([1e7, 0, 2e7]),
+                 down_bits=np.array([1e7, 0, 0]), server_work=np.array([0.0, 0.4, 0.0]))
+    a = exact_allocation(mix, 2e6)
+    d = device_delays(mix, a.bandwidth, a.share)
+    assert a.share[0] == 0 and a.share[2] == 0 and a.bandwidth[1] == 0
+    assert a.round_delay == pytest.approx(d.max())
+    assert (a.round_delay - a.lower_bound) <= 1e-9 * a.round_delay
+    # an idle device (nothing to send, no server work) that is the bottleneck
+    idle = _terms(compute=np.array([100.0, 0.1]), up_bits=np.array([0.0, 1e6]),
+                  server_work=np.array([0.0, 0.1]))
+    assert exact_allocation(idle, 1e6).round_delay == pytest.approx(100.0)
+    # zero channel gain with data to send: infeasible, reason given
+    dead = _terms(compute=np.array([0.1]), up_bits=np.array([1e6]), snr_ul=np.array([0.0]))
+    bad = exact_allocation(dead, 1e6)
+    assert not bad.feasible and "bandwidth" in bad.message
+
+
+def test_allocate_rejects_unknown_method() -> None:
+    t, B = random_terms(2, 0)
+    with pytest.raises(ValueError, match="allocation method"):
+        allocate(t, B, "magic")
+
+
+def test_many_devices_stay_exact() -> None:
+    t, B = random_terms(300, 42)
+    a = exact_allocation(t, B)
+    assert (a.round_delay - a.lower_bound) <= 1e-9 * a.round_delay
+    assert a.round_delay <= equal_allocation(t, B).round_delay
+
+
+@pytest.mark.parametrize("n,seed", [(2, 31), (5, 32)])
+def test_nested_fallback_agrees(n: int, seed: int) -> None:
+    from sftopt.allocation import _nested  # the fallback, exercised directly
+
+    t, B = random_terms(n, seed)
+    fast, slow = exact_allocation(t, B), _nested(t, B, 1e-9)
+    assert slow.round_delay == pytest.approx(fast.round_delay, rel=1e-6)
+    assert slow.lower_bound <= fast.round_delay * (1 + 1e-9)

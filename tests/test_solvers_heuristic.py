@@ -1,0 +1,174 @@
+"""Large-timescale heuristics and baselines: feasible plans, ALM near the enumerated best,
+infeasible instances named by their binding constraint."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sftopt
+from sftopt import load_instance
+from sftopt.cost import evaluate, server_memory
+from sftopt.result import Status
+from sftopt.solvers.greedy_delay import PlanSpace
+from sftopt.verify import verify
+
+TINY = json.loads((Path(__file__).parents[1] / "data/instances/tiny-example.json").read_text())
+MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "no-compression", "equal-bandwidth",
+        "fixed-cut", "device-only", "server-only", "vanilla-sl"]
+
+
+def instance(n: int, seed: int, *, max_cut: int = 2, server_frac: float | None = None,
+             memory: float | None = None):
+    """The tiny-example model with n random devices; server_frac puts the server memory that
+    fraction of the way from what the deepest cuts need to what cut min_cut needs."""
+    rng = np.random.default_rng(seed)
+    d = copy.deepcopy(TINY)
+    d["name"] = f"heur-{n}-{seed}"
+    d["training"]["max_cut"] = max_cut
+    d["devices"] = [{"id": f"d{k}", "flops": float(10 ** rng.uniform(11, 12.7)),
+                     "memory_bytes": float(memory or rng.uniform(2e8, 4e9)),
+                     "tx_power_w": float(rng.choice([0.1, 0.2])),
+                     "distance_m": float(rng.uniform(50, 400)), "batch": int(rng.choice([4, 8]))}
+                    for k in range(n)]
+    inst = load_instance(d)
+    if server_frac is not None:
+        a = inst.arrays
+        lo = server_memory(a, np.full(n, a.cuts[-1]))
+        hi = server_memory(a, np.full(n, a.cuts[0]))
+        d["server"]["memory_bytes"] = float(lo + server_frac * (hi - lo))
+        inst = load_instance(d)
+    return inst
+
+
+def enumerated_best(inst) -> float:
+    """R x T of the best plan by enumeration with the exact allocator."""
+    sp = PlanSpace(inst)
+    best = np.inf
+    for plan in itertools.product(*[np.flatnonzero(sp.fits[k]) for k in range(sp.K)]):
+        best = min(best, sp.evaluate(np.array(plan))[0])
+    return best
+
+
+CASES = [(2, 0, {}), (3, 1, {"max_cut": 3}), (3, 2, {"server_frac": 0.5}),
+         (3, 3, {"server_frac": 0.8}), (3, 4, {"memory": 6e8})]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"n{c[0]}s{c[1]}" for c in CASES])
+def case(request):
+    n, seed, kw = request.param
+    inst = instance(n, seed, **kw)
+    return inst, enumerated_best(inst)
+
+
+@pytest.mark.parametrize("method", MINE)
+def test_plans_are_feasible_and_verified(case, method: str) -> None:
+    inst, best = case
+    res = sftopt.solve(inst, method)
+    if res.status == Status.INFEASIBLE:  # only the pinned baselines may have no plan here
+        assert method in ("device-only", "server-only")
+        assert "memory" in res.message
+        return
+    assert res.status == Status.FEASIBLE
+    ev = evaluate(inst, res.cuts, res.levels, res.bandwidth, res.share, schedule=res.schedule)
+    assert ev.feasible, ev.violations
+    assert res.total_delay_s == pytest.approx(ev.total_delay, rel=1e-12)
+    assert verify(inst, res).ok
+    assert res.total_delay_s >= best * (1 - 1e-9) or method == "vanilla-sl"
+
+
+def test_alm_close_to_enumerated_best(case) -> None:
+    inst, best = case
+    res = sftopt.solve(inst, "alm")
+    assert res.total_delay_s <= best * (1 + 1e-6)
+
+
+def test_greedy_delay_is_a_local_optimum(case) -> None:
+    inst, _ = case
+    res = sftopt.solve(inst, "greedy-delay")
+    sp = PlanSpace(inst)
+    plan = np.array([sp.option(s, c) for s, c in zip(res.cuts, res.levels, strict=True)])
+    for k in range(sp.K):  # no single-device move improves
+        for o in np.flatnonzero(sp.fits[k]):
+            trial = plan.copy()
+            trial[k] = o
+            assert sp.evaluate(trial)[0] >= res.total_delay_s * (1 - 1e-9)
+
+
+def test_vanilla_is_sequential() -> None:
+    inst = instance(3, 5)
+    res = sftopt.solve(inst, "vanilla-sl")
+    assert res.schedule == "sequential"
+    assert np.allclose(res.bandwidth, inst.arrays.bandwidth) and np.allclose(res.share, 1.0)
+    assert (res.levels == 0).all() and len(set(res.cuts)) == 1
+    ev = evaluate(inst, res.cuts, res.levels, res.bandwidth, res.share, schedule="sequential")
+    assert res.round_delay_s == pytest.approx(ev.device_delay.sum())
+
+
+def test_baseline_shapes() -> None:
+    inst = instance(4, 6, max_cut=3, memory=8e9)
+    no_c = sftopt.solve(inst, "no-compression")
+    assert (no_c.levels == 0).all()
+    eq = sftopt.solve(inst, "equal-bandwidth")
+    assert np.allclose(eq.bandwidth, inst.arrays.bandwidth / 4)
+    fixed = sftopt.solve(inst, "fixed-cut")
+    assert len(set(fixed.cuts)) == 1 and len(set(fixed.levels)) == 1
+    assert (sftopt.solve(inst, "device-only").cuts == 3).all()
+    assert (sftopt.solve(inst, "server-only").cuts == 0).all()
+
+
+def test_options_are_used() -> None:
+    inst = instance(4, 3, server_frac=0.8)
+    a1 = sftopt.solve(inst, "alm", seed=1, samples=4, polish=False)
+    a2 = sftopt.solve(inst, "alm", seed=1, samples=4, polish=False)
+    assert a1.total_delay_s == a2.total_delay_s and a1.options["seed"] == 1
+    capped = sftopt.solve(inst, "greedy-delay", max_iter=0)
+    assert "0 local-search moves" in capped.message
+    late = sftopt.solve(inst, "greedy-delay", time_limit=0.0)
+    assert late.status == Status.TIME_LIMIT and late.success and verify(inst, late).ok
+    sqp = sftopt.solve(inst, "sqp", max_plans=1)  # forces local search instead of enumeration
+    assert "local-search" in sqp.message
+    with pytest.raises(TypeError):
+        sftopt.solve(inst, "fixed-cut", seed=3)
+
+
+def _with(d: dict, **changes) -> dict:
+    d = copy.deepcopy(d)
+    for path, value in changes.items():
+        node = d
+        keys = path.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize("method", MINE)
+def test_infeasible_instances_name_the_constraint(method: str) -> None:
+    lossy = [{"keep_ratio": 0.5, "bits": 8, "bits_per_elem": 5.0, "distortion": 0.1}]
+    cases = {
+        "accuracy": _with(TINY, codec__levels=lossy),
+        "device memory": _with(TINY, devices=[dict(TINY["devices"][0], memory_bytes=1e6),
+                                              TINY["devices"][1]]),
+        "server memory": _with(TINY, server__memory_bytes=1e6),
+    }
+    for word, data in cases.items():
+        res = sftopt.solve(load_instance(data), method)
+        assert res.status == Status.INFEASIBLE, (word, res.message)
+        assert res.total_delay_s is None
+        assert word in res.message or (word == "device memory" and "outside" in res.message), \
+            (word, res.message)
+
+
+def test_device_only_needs_room_on_every_device() -> None:
+    inst = instance(3, 1, max_cut=3)  # some random devices cannot hold the whole model
+    res = sftopt.solve(inst, "device-only")
+    need = PlanSpace(inst).fits[:, PlanSpace(inst).opt_cut == 3].all()
+    assert (res.status == Status.INFEASIBLE) == (not need)
+    if res.status == Status.INFEASIBLE:
+        assert "device memory" in res.message

@@ -73,11 +73,12 @@ def _solve_one(inst, info, args, notes: list[str]):
 
     row = {"instance": inst.name, "solver": info.name}
     opts = _parse_options(args.option)
+    # --seed also seeds the fading simulation, so only a missing time limit is worth a note
     for key, value in (("seed", args.seed), ("time_limit", args.time_limit)):
         if value is not None and key in info.options:
             opts[key] = value
-        elif value is not None:
-            notes.append(f"{info.name} has no {key.replace('_', '-')} option; not used")
+        elif value is not None and key == "time_limit":
+            notes.append(f"{info.name} has no time limit (it runs to completion)")
     if not info.available():
         notes.append(f"{info.name} needs {', '.join(info.needs)}, not installed")
         return {**row, "status": "unavailable"}, None
@@ -135,6 +136,11 @@ def cmd_solve(args: argparse.Namespace) -> int:
             res.save(out_dir / f"{Path(path).stem}.{info.name}.plan.json")
         if len(pairs) == 1:
             _print_devices(inst, res)
+    untimed = [n.split(" has no time limit")[0] for n in notes if " has no time limit" in n]
+    if untimed:
+        names = ", ".join(dict.fromkeys(untimed))
+        notes = [n for n in notes if " has no time limit" not in n]
+        notes.append(f"--time-limit not used by {names} (no time limit: they run to completion)")
     for note in dict.fromkeys(notes):  # each once, in order
         print(f"note: {note}", file=sys.stderr)
     print(table(rows, COLUMNS))

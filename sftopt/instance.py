@@ -69,6 +69,14 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _expected(msg: str) -> str:
+    """Pydantic's "Input should be greater than 0" -> "a number greater than 0"."""
+    text = msg.removeprefix("Input should be ").removeprefix("Value error, ")
+    if text.startswith(("greater", "less")):
+        text = "a number " + text
+    return text
+
+
 def _problems_from(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     problems = []
     for e in err.errors(include_url=False):
@@ -85,7 +93,7 @@ def _problems_from(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[P
             expected, _, got = msg.partition("; got ")
             problems.append(Problem(_json_path(loc), expected, got or _short(e.get("input"))))
         else:
-            problems.append(Problem(_json_path(loc), e["msg"].lower(), _short(e.get("input"))))
+            problems.append(Problem(_json_path(loc), _expected(e["msg"]), _short(e.get("input"))))
     return problems
 
 

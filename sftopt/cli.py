@@ -312,6 +312,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("schema", help="print the instance JSON Schema")
     s.add_argument("--out", default=None)
     s.set_defaults(func=cmd_schema)
+
+    from .calibrate.cli import add_parser as add_calibrate_parser  # torch loads only when run
+
+    add_calibrate_parser(sub)
     return p
 
 

@@ -381,10 +381,15 @@ def models_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "models"
 
 
+CODEC_PREFIX = "codec-"  # codec tables share models/ with the profiles
+
+
 def list_profiles() -> list[str]:
-    """Names of the profiles in `models_dir()`, sorted."""
+    """Names of the profiles in `models_dir()`, sorted (codec tables, `codec-*.json`, left out)."""
     folder = models_dir()
-    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.json") if not p.stem.startswith(CODEC_PREFIX))
 
 
 def load_profile(name: str) -> dict[str, Any]:

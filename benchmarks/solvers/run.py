@@ -1,0 +1,340 @@
+"""Benchmark of every registered `split` solver against certified lower bounds, and its scaling.
+
+Instances: data/instances/*.json and seeded random ones (sftopt.generate.random_instance, GPT-2
+small) of the configured sizes; a scaling suite (100, 1000, 10000 devices) for the fast solvers.
+Per instance the best certified bound is the largest of: the lagrangian bound (bounds.py, up to
+``lagrangian_max_devices``), the relaxation bound, and every lower bound a solver returned.
+Writes results/solvers.csv, results/solvers.json (versions, machine, config), results/tables.md
+and results/solvers.png. Usage:
+    .venv/bin/python benchmarks/solvers/run.py [--config cfg.json] [--seed 0] [--time-limit 60]
+                                              [--out benchmarks/solvers/results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import sftopt
+from sftopt.bounds import lower_bound
+from sftopt.generate import random_instance
+from sftopt.instance import Instance
+from sftopt.result import versions
+from sftopt.solvers import solvers as registered_solvers
+from sftopt.verify import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "data_instances": True,
+    "random_sizes": [5, 10, 20, 50],
+    "random_seeds": 1,  # seeds seed, seed+1, ... per size
+    "scaling_sizes": [100, 1000, 10000],
+    # solvers too slow for the scaling suite (a solver is also dropped at larger sizes once a
+    # run exceeds scaling_drop_s)
+    "scaling_skip": ["exhaustive", "minlp", "sqp"],
+    "scaling_max_devices": {"milp": 100},  # its model build alone grows with K x options
+    # a solver is skipped at a size where its last wall time x (growth in K)^2 exceeds this
+    # (several heuristics run minutes at 1000 devices whatever their time_limit)
+    "scaling_budget_s": 120.0,
+    "lagrangian_max_devices": 50,
+    "verify_max_devices": 50,  # the Pyomo verifier is slow on huge instances
+    "solver_options": {"exhaustive": {"max_combinations": 100000}},
+    "solvers": None,  # None: every available registered solver; else a list of names
+    "instances": None,  # None: every data instance; else a list of instance names
+}
+
+
+def _instances(cfg: dict[str, Any], seed: int) -> list[tuple[str, Instance]]:
+    out = []
+    if cfg["data_instances"]:
+        for path in sorted((ROOT / "data" / "instances").glob("*.json")):
+            inst = sftopt.load_instance(path)
+            if cfg["instances"] is None or inst.name in cfg["instances"]:
+                out.append(("data", inst))
+    for n in cfg["random_sizes"]:
+        for s in range(seed, seed + cfg["random_seeds"]):
+            out.append(("random", sftopt.load_instance(random_instance(n, seed=s))))
+    return out
+
+
+def scaled_instance(n: int, seed: int) -> dict[str, Any]:
+    """random_instance with the shared resources grown with the fleet beyond 50 devices.
+
+    The generator's fixed 20 MHz and 80 GB server cannot hold 100+ devices in parallel (server
+    memory), so band, server memory and server FLOP/s scale with n/50 (n/10 for the band).
+    """
+    d = random_instance(n, seed=seed, bandwidth_hz=20e6 * max(1.0, n / 10),
+                        name=f"scaled-{n}-s{seed}")
+    f = max(1.0, n / 50)
+    d["server"] = {**d["server"], "memory_bytes": d["server"]["memory_bytes"] * f,
+                   "flops": d["server"]["flops"] * f}
+    return d
+
+
+def _options(info, cfg: dict[str, Any], time_limit: float) -> dict[str, Any]:
+    opts = dict(cfg["solver_options"].get(info.name, {}))
+    if "time_limit" in info.options:
+        opts.setdefault("time_limit", time_limit)
+    if "seed" in info.options:
+        opts.setdefault("seed", 0)
+    return opts
+
+
+def _run(inst: Instance, info, opts: dict[str, Any], check: bool) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        res = sftopt.solve(inst, info.name, **opts)
+        err = None
+    except Exception as exc:  # a crashing solver is a result too
+        res, err = None, f"{type(exc).__name__}: {exc}"
+    wall = time.perf_counter() - t0
+    row = {"instance": inst.name, "instance_sha256": inst.sha256[:16],
+           "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
+           "options": json.dumps(opts, sort_keys=True), "wall_s": wall}
+    if res is None:
+        return {**row, "status": "crash", "objective": None, "own_bound": None,
+                "message": err, "verified": None}
+    ok = None
+    if check and res.success:
+        rep = verify(inst, res)
+        ok = bool(rep.feasible and rep.ok)
+    return {**row, "status": str(res.status), "schedule": res.schedule,
+            "objective": res.total_delay_s,
+            "own_bound": res.lower_bound_s, "message": res.message[:200], "verified": ok}
+
+
+def _bounds(inst: Instance, cfg: dict[str, Any], suite_rows: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    out["relaxation"] = lower_bound(inst, method="relaxation")
+    out["relaxation_s"] = time.perf_counter() - t0
+    if inst.n_devices <= cfg["lagrangian_max_devices"]:
+        t0 = time.perf_counter()
+        out["lagrangian"] = lower_bound(inst, method="lagrangian")
+        out["lagrangian_s"] = time.perf_counter() - t0
+    cands = [out["relaxation"], out.get("lagrangian", -math.inf)]
+    cands += [r["own_bound"] for r in suite_rows if r["own_bound"] is not None]
+    out["best"] = max(cands)
+    src = [k for k in ("relaxation", "lagrangian") if out.get(k) == out["best"]]
+    src += [r["solver"] for r in suite_rows if r["own_bound"] == out["best"]]
+    out["best_source"] = src[0] if src else ""
+    return out
+
+
+def _finish(rows: list[dict], bound: dict[str, Any]) -> None:
+    best = bound["best"]
+    for r in rows:
+        r["best_bound"] = best
+        r["bound_source"] = bound["best_source"]
+        obj = r["objective"]
+        # the bounds are for the parallel schedule; a sequential plan (vanilla-sl) holds one
+        # device's activations at a time on the server and is not bounded by them
+        if r.get("schedule", "parallel") == "parallel" and obj is not None \
+                and math.isfinite(best) and best > 0:
+            r["ratio"] = obj / best
+            r["gap"] = (obj - best) / obj
+        else:
+            r["ratio"] = r["gap"] = None
+
+
+def _write_csv(rows: list[dict], path: Path, vers: dict[str, str]) -> None:
+    fields = ["suite", "instance", "instance_sha256", "devices", "solver", "exact", "options",
+              "status", "schedule", "objective", "own_bound", "best_bound", "bound_source",
+              "gap", "ratio", "wall_s", "verified", "message"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields + ["versions"])
+        w.writeheader()
+        ver = json.dumps(vers, sort_keys=True)
+        for r in rows:
+            w.writerow({**{k: r.get(k) for k in fields}, "versions": ver})
+
+
+def _figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    names = sorted({r["solver"] for r in rows})
+    small = [r for r in rows if r["suite"] != "scaling" and r["ratio"] is not None]
+    for i, name in enumerate(names):
+        vals = [r["ratio"] for r in small if r["solver"] == name]
+        if vals:
+            ax1.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=14)
+    ax1.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax1.set_yscale("log")
+    ax1.axhline(1.01, color="grey", lw=0.8, ls="--")
+    ax1.set_ylabel("objective / best certified bound")
+    ax1.set_title("quality (instances up to 50 devices)")
+    for name in names:
+        pts = sorted((r["devices"], r["wall_s"]) for r in rows
+                     if r["solver"] == name and r["objective"] is not None)
+        if pts:
+            by_n: dict[int, list[float]] = {}
+            for n, w in pts:
+                by_n.setdefault(n, []).append(w)
+            xs = sorted(by_n)
+            ax2.plot(xs, [float(np.median(by_n[n])) for n in xs], marker="o", ms=3, label=name)
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel("devices")
+    ax2.set_ylabel("wall time, s (median)")
+    ax2.set_title("wall time vs devices")
+    ax2.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(x: Any, spec: str = ".4g") -> str:
+    return "" if x is None else format(x, spec)
+
+
+def _tables(rows: list[dict], bounds: dict[str, dict], path: Path) -> None:
+    lines = ["| instance | K | solver | status | objective (s) | best bound (s) | gap | wall (s) |"
+             " verified |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["suite"] == "scaling":
+            continue
+        lines.append(f"| {r['instance']} | {r['devices']} | {r['solver']} | {r['status']} | "
+                     f"{_fmt(r['objective'], '.6g')} | {_fmt(r['best_bound'], '.6g')} | "
+                     f"{_fmt(r['gap'], '.2%') if r['gap'] is not None else ''} | "
+                     f"{r['wall_s']:.2f} | {'' if r['verified'] is None else r['verified']} |")
+    lines += ["", "Best solver per instance (parallel-schedule plans):", "",
+              "| instance | K | best solver | objective (s) | best bound (s) (source) | gap |",
+              "|---|---|---|---|---|---|"]
+    for name in dict.fromkeys(r["instance"] for r in rows):
+        rs = [r for r in rows if r["instance"] == name and r["objective"] is not None
+              and r.get("schedule", "parallel") == "parallel"]
+        if not rs:
+            continue
+        b = min(rs, key=lambda r: r["objective"])
+        lines.append(f"| {name} | {b['devices']} | {b['solver']} | {b['objective']:.6g} | "
+                     f"{_fmt(b['best_bound'], '.6g')} ({b['bound_source']}) | "
+                     f"{_fmt(b['gap'], '.3%') if b['gap'] is not None else ''} |")
+    lines += ["", "Scaling (wall seconds; objective relative to the relaxation bound):", "",
+              "| K | solver | status | wall (s) | objective / bound | note |",
+              "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["suite"] == "scaling":
+            lines.append(f"| {r['devices']} | {r['solver']} | {r['status']} | "
+                         f"{r['wall_s']:.2f} | {_fmt(r['ratio'], '.4f')} | "
+                         f"{r['message'] if r['status'] == 'skipped' else ''} |")
+    lines += ["", "Bounds (s) and their wall time:", "",
+              "| instance | K | relaxation | (s) | lagrangian | (s) | best | source |",
+              "|---|---|---|---|---|---|---|---|"]
+    for name, b in bounds.items():
+        lines.append(f"| {name} | {b['devices']} | {b['relaxation']:.6g} | "
+                     f"{b['relaxation_s']:.2f} | {_fmt(b.get('lagrangian'), '.6g')} | "
+                     f"{_fmt(b.get('lagrangian_s'), '.2f')} | {b['best']:.6g} | "
+                     f"{b['best_source']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", type=Path, help="JSON overriding keys of the default config")
+    ap.add_argument("--seed", type=int, default=0, help="first seed of the random instances")
+    ap.add_argument("--time-limit", type=float, default=60.0, help="per solver run, seconds")
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--from-json", type=Path,
+                    help="rebuild tables.md and the figure from a solvers.json, run nothing")
+    args = ap.parse_args()
+    if args.from_json:
+        meta = json.loads(args.from_json.read_text())
+        for name, b in meta["bounds"].items():
+            _finish([r for r in meta["rows"] if r["instance"] == name], b)
+        _tables(meta["rows"], meta["bounds"], args.from_json.parent / "tables.md")
+        _figure(meta["rows"], args.from_json.parent / "solvers.png")
+        _write_csv(meta["rows"], args.from_json.parent / "solvers.csv", meta["versions"])
+        args.from_json.write_text(json.dumps(meta, indent=1, default=str) + "\n")
+        return
+    cfg = dict(DEFAULT_CONFIG)
+    if args.config:
+        cfg.update(json.loads(args.config.read_text()))
+    args.out.mkdir(parents=True, exist_ok=True)
+    infos = [s for s in registered_solvers("split") if s.available()
+             and (cfg["solvers"] is None or s.name in cfg["solvers"])]
+    rows: list[dict] = []
+    bounds: dict[str, dict] = {}
+    suite = _instances(cfg, args.seed)
+    scaling = [n for n in cfg["scaling_sizes"]]
+    total = len(suite) * len(infos) + len(scaling) * len(infos)
+    bar = tqdm(total=total, desc="solver runs", unit="run")
+    for kind, inst in suite:
+        inst_rows = []
+        for info in infos:
+            bar.set_postfix_str(f"{inst.name}: {info.name}")
+            r = _run(inst, info, _options(info, cfg, args.time_limit),
+                     inst.n_devices <= cfg["verify_max_devices"])
+            r["suite"] = kind
+            inst_rows.append(r)
+            bar.update()
+        b = _bounds(inst, cfg, inst_rows)
+        b["devices"] = inst.n_devices
+        bounds[inst.name] = b
+        _finish(inst_rows, b)
+        rows += inst_rows
+    dropped: set[str] = set(cfg["scaling_skip"])
+    last: dict[str, tuple[int, float]] = {}  # solver -> (devices, wall) of its largest run
+    for r in rows:
+        if r["objective"] is not None and r["devices"] >= last.get(r["solver"], (0, 0.0))[0]:
+            last[r["solver"]] = (r["devices"], r["wall_s"])
+    for n in scaling:
+        inst = sftopt.load_instance(scaled_instance(n, args.seed))
+        inst_rows = []
+        for info in infos:
+            bar.update()
+            if info.name in dropped or n > cfg["scaling_max_devices"].get(info.name, n):
+                continue
+            n0, w0 = last.get(info.name, (n, 0.0))
+            predicted = w0 * (n / n0) ** 2
+            if predicted > cfg["scaling_budget_s"]:
+                inst_rows.append({"suite": "scaling", "instance": inst.name,
+                                  "instance_sha256": inst.sha256[:16], "devices": n,
+                                  "solver": info.name, "exact": info.exact, "options": "{}",
+                                  "status": "skipped", "objective": None, "own_bound": None,
+                                  "wall_s": math.nan, "verified": None,
+                                  "message": f"skipped: {w0:.3g} s at {n0} devices predicts "
+                                             f"{predicted:.3g} s"})
+                continue
+            bar.set_postfix_str(f"{inst.name}: {info.name}")
+            r = _run(inst, info, _options(info, cfg, args.time_limit),
+                     inst.n_devices <= cfg["verify_max_devices"])
+            r["suite"] = "scaling"
+            inst_rows.append(r)
+            if r["objective"] is not None:
+                last[info.name] = (n, r["wall_s"])
+        b = _bounds(inst, {**cfg, "lagrangian_max_devices": 0}, inst_rows)
+        b["devices"] = n
+        bounds[inst.name] = b
+        _finish(inst_rows, b)
+        rows += inst_rows
+    bar.close()
+    _write_csv(rows, args.out / "solvers.csv", versions())
+    meta = {"config": cfg, "seed": args.seed, "time_limit": args.time_limit,
+            "versions": versions(), "machine": {"platform": platform.platform(),
+                                                "processor": platform.processor(),
+                                                "cpus": os.cpu_count()},
+            "rows": rows, "bounds": bounds}
+    (args.out / "solvers.json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    _tables(rows, bounds, args.out / "tables.md")
+    _figure(rows, args.out / "solvers.png")
+    print(f"wrote {args.out}/solvers.csv, solvers.json, tables.md, solvers.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,471 @@
+"""Certified lower bounds on the `split` objective R x T, the per-device option tables they use,
+and attaching a bound (and gap) to any solver's result.
+
+Every bound here is a relaxation: it never exceeds the objective of any feasible plan.
+
+- ``relaxation``: R_min x T_lb. R_min = rounds (1 + eta sum_k w_k min_c delta_c) over the allowed
+  levels. T_lb is the largest of (i) each device alone with the whole band and the whole server at
+  its best option, (ii) the server-sum test: a round delay T is impossible if even with the whole
+  band each device needs server shares summing above 1, (iii) the band-sum test: T is impossible if
+  even with the whole server each device needs bands summing above B. Both tests are monotone in T,
+  so bisection keeps a T certified impossible. Server memory is dropped (a relaxation).
+- ``lagrangian``: the relaxation plus the priced resource test for a grid of prices
+  theta in (0, 1): every feasible plan has sum_k (theta b_k/B + (1-theta) phi_k) <= 1, so T is
+  impossible if the sum of each device's least priced need exceeds 1. The per-device least need is
+  a 1-D convex minimisation; we keep a certified lower estimate of it (a supporting-line argument).
+- ``milp``: the `milp` solver's dual bound (outer approximation of the MINLP), never below the
+  relaxation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cost import Terms, comm_delay, device_delays, device_memory, server_memory, terms
+from .instance import Instance
+from .result import Result
+
+METHODS = ("relaxation", "lagrangian", "milp")
+LN2 = math.log(2.0)
+_B_FLOOR = 1e-12  # smallest band tried, as a fraction of B (below it a device is not served)
+
+
+# --------------------------------------------------------------------------- feasibility
+def infeasibility(inst: Instance) -> str | None:
+    """Why no plan exists (naming the binding constraint), or None if the discrete part has one.
+
+    Exact: every device memory and accuracy test is per device, and the server memory is least
+    with every device at its deepest fitting cut (both server terms are non-increasing in cuts).
+    """
+    a = inst.arrays
+    if len(a.allowed_levels) == 0:
+        return (f"accuracy: no codec level has distortion <= max_distortion "
+                f"{inst.training.max_distortion:g} (least distortion {a.delta.min():g})")
+    k = inst.n_devices
+    floor = device_memory(inst, np.full(k, inst.training.min_cut))
+    bad = np.flatnonzero(floor > a.memory)
+    if len(bad):
+        who = ", ".join(f"{a.device_ids[i]} needs {floor[i]:.4g} B > {a.memory[i]:.4g} B"
+                        for i in bad[:5])
+        return f"device memory: min_cut {inst.training.min_cut} does not fit ({who})"
+    deepest = deepest_fitting_cuts(inst)
+    need = server_memory(inst, deepest)
+    if need > a.server_memory * (1 + 1e-9):
+        return (f"server memory: needs at least {need:.4g} B (every device at its deepest "
+                f"fitting cut) > {a.server_memory:.4g} B")
+    return None
+
+
+def deepest_fitting_cuts(inst: Instance) -> np.ndarray:
+    """Per device the deepest admissible cut its memory holds (min_cut where none does)."""
+    a = inst.arrays
+    k = inst.n_devices
+    fits = np.stack([device_memory(inst, np.full(k, s)) <= a.memory for s in a.cuts], axis=1)
+    # device memory is non-decreasing in the cut, so the fitting cuts are a prefix
+    return a.cuts[np.maximum(fits.sum(axis=1) - 1, 0)]
+
+
+def shallowest_server_cuts(inst: Instance, deepest: np.ndarray | None = None) -> np.ndarray:
+    """Per device the shallowest cut server memory allows with every other device at its least.
+
+    A cut s of device k needs srv_static[s] + n_k srv_act[s] + sum_{j != k} n_j srv_act[deepest_j]
+    <= M_s (the weights above the shallowest cut are at least those above s); the left side is
+    non-increasing in s, so the allowed cuts are a suffix.
+    """
+    a = inst.arrays
+    deepest = deepest_fitting_cuts(inst) if deepest is None else deepest
+    least = a.batch * a.srv_act[deepest]
+    others = least.sum() - least
+    need = a.srv_static[a.cuts][None, :] + a.batch[:, None] * a.srv_act[a.cuts][None, :]
+    ok = need + others[:, None] <= a.server_memory * (1 + 1e-9)
+    first = np.argmax(ok, axis=1)  # infeasibility() guarantees the deepest cut passes
+    return a.cuts[first]
+
+
+# --------------------------------------------------------------------------- option tables
+@dataclass(frozen=True)
+class OptionTable:
+    """Each device's admissible, non-dominated (cut, level) options, padded to shape (K, O).
+
+    ``valid`` marks real entries (padding repeats a real option). ``terms`` holds the cost-model
+    delay constants of every option (snr fields shaped (K, 1)).
+    """
+
+    cut: np.ndarray
+    level: np.ndarray
+    valid: np.ndarray
+    terms: Terms
+    delta: np.ndarray  # distortion of the option's level
+    srv_act: np.ndarray  # activation bytes the server keeps for the device (n_k srv_act[s])
+    srv_static: np.ndarray  # server weights + adapter state if this is the shallowest cut
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self.valid.sum(axis=1)
+
+    def n_combinations(self) -> float:
+        return float(np.prod(self.counts.astype(float)))
+
+    def gather(self, idx: np.ndarray) -> Terms:
+        """Terms of the combinations ``idx`` (shape (..., K) of option indices)."""
+        k = np.arange(self.cut.shape[0])
+        t = self.terms
+        return Terms(t.compute[k, idx], t.up_bits[k, idx], t.down_bits[k, idx],
+                     t.server_work[k, idx], t.snr_ul[:, 0], t.snr_dl[:, 0])
+
+
+def _dominated(attr: np.ndarray) -> np.ndarray:
+    """Rows of ``attr`` (options x attributes, lower is better) that another row dominates.
+
+    Ties keep the first. Valid because every delay term, R, and both server-memory terms are
+    non-decreasing in each attribute, and device memory was filtered before.
+    """
+    le = (attr[None, :, :] <= attr[:, None, :]).all(axis=2)  # le[o, o']: o' at least as good
+    lt = (attr[None, :, :] < attr[:, None, :]).any(axis=2)
+    earlier = np.arange(len(attr))[None, :] < np.arange(len(attr))[:, None]
+    np.fill_diagonal(le, False)
+    return (le & (lt | earlier)).any(axis=1)
+
+
+def option_table(inst: Instance, *, prune: bool = True) -> OptionTable:
+    """Admissible options per device, dominated ones removed.
+
+    Admissible: cut fits the device memory, cut passes the per-device server-memory test of
+    shallowest_server_cuts, level within max_distortion.
+
+    Raises ValueError with the binding constraint if some device has no admissible option.
+    """
+    why = infeasibility(inst)
+    if why is not None:
+        raise ValueError(why)
+    a = inst.arrays
+    k = inst.n_devices
+    pairs = [(int(s), int(c)) for s in a.cuts for c in a.allowed_levels]
+    ts = [terms(inst, np.full(k, s), np.full(k, c)) for s, c in pairs]
+    # per (device, pair): the attributes every objective and constraint term is monotone in
+    attr = np.stack([np.stack([t.compute, t.up_bits, t.down_bits, t.server_work,
+                               np.full(k, a.delta[c]), a.batch * a.srv_act[s],
+                               np.full(k, a.srv_static[s])], axis=1)
+                     for t, (s, c) in zip(ts, pairs, strict=True)], axis=1)  # (K, P, 7)
+    smax = deepest_fitting_cuts(inst)
+    smin = shallowest_server_cuts(inst, smax)
+    cut_of = np.array([s for s, _ in pairs])
+    keep = np.zeros((k, len(pairs)), dtype=bool)
+    # devices with equal batch and cut range have the same dominance pattern: compute it once
+    groups: dict[tuple[float, int, int], list[int]] = {}
+    for i in range(k):
+        groups.setdefault((float(a.batch[i]), int(smin[i]), int(smax[i])), []).append(i)
+    for (_, bottom, top), members in groups.items():
+        ok = (cut_of <= top) & (cut_of >= bottom)
+        row = np.zeros(len(pairs), dtype=bool)
+        idx = np.flatnonzero(ok)
+        if prune:
+            # scale-free within a group: compute and server work scale by per-device constants
+            row[idx[~_dominated(attr[members[0]][idx])]] = True
+        else:
+            row[idx] = True
+        keep[members] = row
+    n_opt = int(keep.sum(axis=1).max())
+    sel = np.zeros((k, n_opt), dtype=int)
+    valid = np.zeros((k, n_opt), dtype=bool)
+    for i in range(k):
+        idx = np.flatnonzero(keep[i])
+        sel[i, : len(idx)] = idx
+        sel[i, len(idx):] = idx[0]
+        valid[i, : len(idx)] = True
+    rows = np.arange(k)[:, None]
+
+    def pick(field: str) -> np.ndarray:
+        return np.stack([getattr(t, field) for t in ts], axis=1)[rows, sel]
+
+    table_terms = Terms(pick("compute"), pick("up_bits"), pick("down_bits"), pick("server_work"),
+                        a.snr_ul[:, None], a.snr_dl[:, None])
+    cut = cut_of[sel]
+    level = np.array([c for _, c in pairs])[sel]
+    return OptionTable(cut=cut, level=level, valid=valid, terms=table_terms,
+                       delta=a.delta[level], srv_act=a.batch[:, None] * a.srv_act[cut],
+                       srv_static=a.srv_static[cut])
+
+
+# --------------------------------------------------------------------------- comm helpers
+def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
+    """d/db of the comm delay (negative): -bits r'(b) / r(b)^2 summed over up and down.
+
+    r(b) = b log2(1 + x/b), r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts.
+    """
+    out = 0.0
+    for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
+        lg = np.log2(1.0 + x / b)
+        r = b * lg
+        dr = lg - x / (LN2 * (b + x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = out + np.where(bits > 0, -bits * dr / r**2, 0.0)
+    return out
+
+
+def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 45) -> np.ndarray:
+    """Certified LOWER estimate of the least band b with comm delay <= slack (inf if even B fails).
+
+    Bisection in log space on the decreasing comm delay; we return the end where the delay is
+    still too large, so the true need is above it.
+    """
+    slack = np.broadcast_to(slack, np.broadcast_shapes(np.shape(slack), t.up_bits.shape))
+    bits = (t.up_bits > 0) | (t.down_bits > 0)
+    full = comm_delay(t, np.full(slack.shape, bandwidth_hz))
+    lo = np.full(slack.shape, math.log(bandwidth_hz * _B_FLOOR))
+    hi = np.full(slack.shape, math.log(bandwidth_hz))
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        ok = comm_delay(t, np.exp(mid)) <= slack
+        hi = np.where(ok, mid, hi)
+        lo = np.where(ok, lo, mid)
+    out = np.exp(lo)
+    out = np.where(comm_delay(t, np.exp(lo)) <= slack, 0.0, out)  # even the floor suffices
+    out = np.where(full > slack, np.inf, out)
+    return np.where(bits, out, np.where(slack >= 0, 0.0, np.inf))
+
+
+# --------------------------------------------------------------------------- round-delay bounds
+def _needs(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
+           thetas: tuple[float, ...]) -> list[np.ndarray]:
+    """Certified lower estimates of each option's resource need at round delay T[n].
+
+    Shape (N, K, O) each, as fractions of a capacity of 1 (inf for invalid or impossible
+    options): the server share with the whole band, the band / B with the whole server, and
+    for each theta the least theta b/B + (1 - theta) phi. A plan meeting T has, for each of
+    these, a sum over devices of its options' needs <= 1.
+    """
+    slack = T[:, None, None] - t.compute
+    rest = slack - comm_delay(t, np.full(slack.shape, B))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(t.server_work > 0, t.server_work / rest, 0.0)
+    phi = np.where((rest < 0) | ((rest == 0) & (t.server_work > 0)), np.inf, phi)
+    out = [phi, band_needed(t, slack - t.server_work, B) / B]
+    out += [_priced_need(t, slack, B, theta) for theta in thetas]
+    return [np.where(valid, g, np.inf) for g in out]
+
+
+def _infeasible_at(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
+                   thetas: tuple[float, ...]) -> np.ndarray:
+    """True where round delay T[n] is certified impossible for shape-(N, K, O) options."""
+    bad = np.zeros(len(T), dtype=bool)
+    for g in _needs(t, valid, B, T, thetas):
+        bad |= g.min(axis=2).sum(axis=1) > 1.0
+    return bad
+
+
+def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
+                 iters: int = 40) -> np.ndarray:
+    """Certified lower estimate of min_b theta b/B + (1-theta) phi(b), phi(b) = S/(slack - D(b)).
+
+    h(b) is convex on (b0, B] (b0 the least band meeting the slack). We bracket its minimiser
+    in [bl, bu] by bisection on a forward-difference slope and return h(bu) - s (bu - bl), s the
+    forward secant slope at bu (>= h'(bu)): by convexity h(b*) >= h(bu) - h'(bu) (bu - b*).
+    """
+    S = t.server_work
+    b0 = band_needed(t, slack, B)
+    shape = b0.shape
+
+    def h(b: np.ndarray) -> np.ndarray:
+        rest = slack - comm_delay(t, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(S > 0, S / rest, 0.0)
+        phi = np.where((S > 0) & (rest <= 0), np.inf, phi)
+        return theta * b / B + (1 - theta) * phi
+
+    def fwd_slope(b: np.ndarray) -> np.ndarray:
+        eps = b * 1e-7
+        return (h(b + eps) - h(b)) / eps
+
+    ok = np.isfinite(b0)
+    lo = np.log(np.maximum(np.where(ok, b0, B), B * _B_FLOOR))
+    hi = np.full(shape, math.log(B))
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(invalid="ignore"):
+            rising = fwd_slope(np.exp(mid)) > 0
+        hi = np.where(rising, mid, hi)
+        lo = np.where(rising, lo, mid)
+    # the minimiser lies in [bl, bu]: slope <= 0 at bl, forward secant > 0 at bh
+    bl, bh = np.exp(lo), np.exp(hi)
+    bu = bh * (1 + 1e-7)
+    with np.errstate(invalid="ignore"):
+        s = np.maximum(fwd_slope(bu), 0.0)
+        est = h(bu) - s * (bu - bl)
+    est = np.where(np.isnan(est), -np.inf, est)
+    est = np.maximum(est, theta * b0 / B)  # never below the pure band need
+    return np.where(ok, est, np.inf)
+
+
+def round_delay_bound(t: Terms, valid: np.ndarray, bandwidth_hz: float, *,
+                      thetas: tuple[float, ...] = (), iters: int = 40) -> np.ndarray:
+    """Lower bounds on the optimal round delay, one per leading index of shape-(N, K, O) options.
+
+    Each device picks any valid option; server memory and R are ignored (relaxations).
+    """
+    B = bandwidth_hz
+    alone = np.where(valid, device_delays(t, np.full(valid.shape, B), np.ones(valid.shape)),
+                     np.inf)
+    lo = alone.min(axis=2).max(axis=1)  # each device alone with everything
+    n = lo.shape[0]
+    hi = lo * 2.0
+    pending = _infeasible_at(t, valid, B, hi, thetas)
+    for _ in range(200):
+        if not pending.any():
+            break
+        lo = np.where(pending, hi, lo)  # hi was certified impossible: it is a bound
+        hi = np.where(pending, hi * 4.0, hi)
+        pending = _infeasible_at(t, valid, B, hi, thetas) & pending
+    for _ in range(iters):
+        mid = np.sqrt(lo * hi)
+        bad = _infeasible_at(t, valid, B, mid, thetas)
+        lo = np.where(bad, mid, lo)
+        hi = np.where(bad, hi, mid)
+    return lo.reshape(n)
+
+
+def min_rounds(inst: Instance, table: OptionTable) -> float:
+    """R with every device at its least-distortion option."""
+    a = inst.arrays
+    dmin = np.where(table.valid, table.delta, np.inf).min(axis=1)
+    return float(a.rounds * (1.0 + a.eta * (a.sample_weight @ dmin)))
+
+
+def _table_terms(table: OptionTable) -> Terms:
+    t = table.terms
+    return Terms(*(f[None] for f in (t.compute, t.up_bits, t.down_bits, t.server_work,
+                                     t.snr_ul, t.snr_dl)))
+
+
+def _table_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...]) -> float:
+    T = round_delay_bound(_table_terms(table), table.valid[None], inst.arrays.bandwidth,
+                          thetas=thetas)[0]
+    return min_rounds(inst, table) * float(T)
+
+
+def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
+                     T: np.ndarray, thetas: tuple[float, ...], prices: np.ndarray) -> np.ndarray:
+    """Lower bound D(T) on the mean distortion of any plan with round delay T (inf: no plan).
+
+    Lagrangian dual of min sum_k w_k delta_k s.t. sum_k need_k <= 1, for each resource test of
+    _needs and each price nu: sum_k min_o (w_k delta_ko + nu need_ko) - nu.
+    """
+    n = len(T)
+    t = Terms(*(np.broadcast_to(f, (n,) + f.shape[1:]) for f in
+                (t3.compute, t3.up_bits, t3.down_bits, t3.server_work)), t3.snr_ul, t3.snr_dl)
+    best = np.full(n, -np.inf)
+    for g in _needs(t, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas):
+        best = np.where(g.min(axis=2).sum(axis=1) > 1.0, np.inf, best)  # T impossible
+        for nu in prices:
+            with np.errstate(invalid="ignore"):
+                val = np.where(np.isfinite(g), wdelta[None] + nu * g, np.inf)
+            best = np.maximum(best, val.min(axis=2).sum(axis=1) - nu)
+    return best
+
+
+def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...], *,
+                  ratio: float = 1.002, max_points: int = 120, n_prices: int = 40) -> float:
+    """Lower bound that couples the rounds factor R with the round delay T.
+
+    For a round delay T, every plan meeting it has mean distortion Delta >= D(T)
+    (_dual_distortion; inf where a resource test proves T impossible). D is non-increasing in
+    T, so on a geometric grid T_0 < T_1 < ... (T_0 certified impossible or the relaxation
+    bound) every plan with T in [T_i, T_i+1] has R x T >= rounds (1 + eta D(T_i+1)) T_i, and
+    beyond the grid R x T >= R_min T_n. The bound is the least of these.
+    """
+    a = inst.arrays
+    t3, valid = _table_terms(table), table.valid[None]
+    B = a.bandwidth
+    T_lb = float(round_delay_bound(t3, valid, B)[0])
+    r_min = min_rounds(inst, table)
+    if not np.isfinite(T_lb) or T_lb <= 0:
+        return r_min * T_lb
+    wdelta = np.where(table.valid, a.sample_weight[:, None] * table.delta, np.inf)
+    d_max = float(np.where(table.valid, wdelta, 0.0).max(axis=1).sum())
+    prices = np.concatenate([[0.0], np.geomspace(1e-4, 1e2, n_prices - 1)]) * max(d_max, 1e-12)
+    chunk = max(1, int(2e6 // max(table.valid.size, 1)))  # grid points per vectorised call
+
+    def dual(T: np.ndarray) -> np.ndarray:
+        return np.concatenate([_dual_distortion(t3, valid, wdelta, B, T[i:i + chunk], thetas,
+                                                prices[:1] if a.eta == 0 else prices)
+                               for i in range(0, len(T), chunk)])
+
+    # k-ary search: move T_0 up to the last grid point the resource tests prove impossible,
+    # first on a coarse grid (extended while every point is impossible), then finer inside
+    f = 1.25
+    for _ in range(20):
+        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, 33)))
+        if bad.any():
+            T_lb *= f ** (np.flatnonzero(bad).max() + 1)
+        if not bad.all():
+            break
+    for _ in range(2):
+        f **= 1.0 / 32
+        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, 33)))
+        if bad.any():
+            T_lb *= f ** (np.flatnonzero(bad).max() + 1)
+    if a.eta == 0:
+        return r_min * T_lb
+    r_max = a.rounds * (1 + a.eta * d_max)
+    n = int(min(max_points, math.ceil(math.log(r_max / r_min) / math.log(ratio)) + 2))
+    grid = T_lb * ratio ** np.arange(n)
+    d = np.maximum(dual(grid), float(np.where(table.valid, wdelta, np.inf).min(axis=1).sum()))
+    # T in [grid[i], grid[i+1]]: R >= rounds (1 + eta D(grid[i+1])) (infinite D: no plan there)
+    cand = np.concatenate([grid[:-1] * a.rounds * (1 + a.eta * d[1:]), [grid[-1] * r_min]])
+    return float(max(cand.min(), r_min * T_lb))
+
+
+LAGRANGE_THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def lower_bound(inst: Instance, *, method: str = "relaxation", time_limit: float = 10.0) -> float:
+    """A certified lower bound on the total delay R x T of every feasible plan of ``inst``.
+
+    ``math.inf`` if no plan exists (every bound is then valid). ``time_limit`` (s) is used by
+    ``milp`` only; the others run to completion (they are a few vectorised bisections).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if infeasibility(inst) is not None:
+        return math.inf
+    table = option_table(inst)
+    if method == "relaxation":
+        return _table_bound(inst, table, ())
+    if method == "lagrangian":
+        return coupled_bound(inst, table, LAGRANGE_THETAS)
+    from .solvers.milp import solve_milp  # the solver imports this module
+
+    res = solve_milp(inst, time_limit=time_limit)
+    relax = _table_bound(inst, table, ())
+    if res.lower_bound_s is None:
+        return relax
+    return max(relax, res.lower_bound_s)
+
+
+def with_bound(result: Result, inst: Instance, bound: float | None = None, *,
+               method: str = "relaxation", time_limit: float = 10.0) -> Result:
+    """``result`` with a certified lower bound and its gap attached.
+
+    Uses ``bound`` if given, else computes ``lower_bound(inst, method=...)``; keeps the larger of
+    that and any bound the result already carries. gap = (total - bound) / total. Only for
+    parallel-schedule results (ValueError otherwise).
+    """
+    if result.instance_sha256 not in (None, inst.sha256):
+        raise ValueError(f"result is for instance {result.instance!r} with another hash")
+    if result.schedule != "parallel":
+        # a sequential plan holds one device's activations on the server at a time: the
+        # parallel-schedule bounds here do not bound it
+        raise ValueError(f"bounds are for the parallel schedule; result is {result.schedule!r}")
+    if bound is None:
+        bound = lower_bound(inst, method=method, time_limit=time_limit)
+    if result.lower_bound_s is not None:
+        bound = max(bound, result.lower_bound_s)
+    total = result.total_delay_s
+    if total is None or not math.isfinite(bound):
+        return result.model_copy(update={"lower_bound_s": None if not math.isfinite(bound)
+                                         else bound, "gap": None})
+    return result.model_copy(update={"lower_bound_s": bound,
+                                     "gap": max(0.0, (total - bound) / total)})

@@ -97,3 +97,20 @@ def test_console_script_runs():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "tiny-example" in proc.stdout
+
+
+def test_every_parallel_plan_gets_a_certified_gap(tmp_path, capsys):
+    assert main(["solve", TINY, "--solver", "greedy,exhaustive,vanilla-sl", "--no-simulate",
+                 "--out", str(tmp_path)]) == 0
+    plans = {s: json.loads((tmp_path / f"tiny-example.{s}.plan.json").read_text())
+             for s in ("greedy", "exhaustive", "vanilla-sl")}
+    best = plans["exhaustive"]["lower_bound_s"]
+    # the exact solver's dual bound is the best known, and it certifies greedy's gap
+    assert plans["greedy"]["lower_bound_s"] == pytest.approx(best)
+    assert plans["greedy"]["gap"] == pytest.approx(
+        (plans["greedy"]["total_delay_s"] - best) / plans["greedy"]["total_delay_s"])
+    assert plans["greedy"]["gap"] > 0.5  # greedy is far off on this instance
+    # parallel-schedule bounds say nothing about a sequential plan
+    assert plans["vanilla-sl"]["lower_bound_s"] is None
+    assert main(["solve", TINY, "--bound", "none", "--no-simulate", "--out", str(tmp_path)]) == 0
+    assert json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())["gap"] is None

@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--sqp-max", type=int, default=100, help="largest K given to SLSQP")
     ap.add_argument("--rounds", type=int, default=20, help="fading rounds for Allocator.step")
+    ap.add_argument("--out", type=Path, default=OUT, help="results directory")
     args = ap.parse_args()
     rows = []
     for n in args.sizes:
@@ -98,17 +99,18 @@ def main() -> None:
             rows.append(row)
             print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()},
                   flush=True)
-    OUT.mkdir(parents=True, exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     fields = list(dict.fromkeys(k for r in rows for k in r))  # first-seen order
-    with open(OUT / "allocation.csv", "w", newline="") as f:
+    with open(out / "allocation.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
     meta = {"versions": versions(), "machine": {"platform": platform.platform(),
                                                 "processor": platform.processor(),
                                                 "cpus": os.cpu_count()},
-            "args": vars(args), "rows": rows}
-    (OUT / "allocation.json").write_text(json.dumps(meta, indent=1) + "\n")
+            "args": {**vars(args), "out": str(args.out)}, "rows": rows}
+    (out / "allocation.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,8 @@ SUITES = {
     "codec": ([], ["--quick", "--no-minilm", "--out", str(HERE / "codec" / "scratch")]),
     "allocation": ([], ["--sizes", "10", "100", "--seeds", "1", "--sqp-max", "10",
                         "--rounds", "3", "--out", str(HERE / "allocation" / "scratch")]),
-    "solvers": ([], ["--config", '{"quick": true}', "--out",
-                     str(HERE / "solvers" / "scratch")]),
+    "solvers": ([], ["--config", str(HERE / "solvers" / "quick.json"), "--time-limit", "5",
+                     "--out", str(HERE / "solvers" / "scratch")]),
     "calibration": ([], ["--quick", "--no-commit-files"]),
 }
 

@@ -60,7 +60,6 @@ def build_split_model(
     def stage_mem(i: int) -> float:  # weights + adapter with optimiser state
         return st[i].param_bytes + omega * adb * st[i].lora_params
 
-    # parameters per (device, cut) and per level, as plain dicts
     m.x = pyo.Var(m.K, m.S, domain=pyo.Binary)
     m.y = pyo.Var(m.K, m.C, domain=pyo.Binary)
     m.b = pyo.Var(m.K, bounds=(rate_floor_hz, B))

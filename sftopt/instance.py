@@ -80,7 +80,7 @@ def _expected(msg: str) -> str:
 def _problems_from(err: ValidationError, prefix: tuple[Any, ...] = ()) -> list[Problem]:
     problems = []
     for e in err.errors(include_url=False):
-        loc = prefix + tuple(p for p in e["loc"] if not str(p).startswith(("str", "ModelProfile")))
+        loc = prefix + tuple(e["loc"])
         kind = e["type"]
         if kind == "missing":
             problems.append(Problem(_json_path(loc), "a value (required field)", "nothing"))

@@ -172,3 +172,26 @@ def test_device_only_needs_room_on_every_device() -> None:
     assert (res.status == Status.INFEASIBLE) == (not need)
     if res.status == Status.INFEASIBLE:
         assert "device memory" in res.message
+
+
+def _large(n: int):
+    """random_instance with the band, server memory and server FLOP/s grown with the fleet (as
+    in benchmarks/solvers: the generator's fixed server cannot hold 100+ devices in parallel)."""
+    from sftopt.generate import random_instance
+
+    d = random_instance(n, seed=0, bandwidth_hz=20e6 * max(1.0, n / 10))
+    f = max(1.0, n / 50)
+    d["server"] = {**d["server"], "memory_bytes": d["server"]["memory_bytes"] * f,
+                   "flops": d["server"]["flops"] * f}
+    return load_instance(d)
+
+
+@pytest.mark.parametrize("method,n", [("greedy-delay", 200), ("alm", 200), ("sqp", 20)])
+def test_time_limit_is_honoured(method: str, n: int) -> None:
+    inst = _large(n)  # each takes well over 1 s without a limit
+    res = sftopt.solve(inst, method, time_limit=1.0)
+    assert res.wall_s < 1.0 + 4.0, res.wall_s
+    assert res.status in (Status.OPTIMAL, Status.FEASIBLE, Status.TIME_LIMIT), res.message
+    assert verify(inst, res).ok
+    if res.status == Status.TIME_LIMIT:
+        assert "time limit" in res.message

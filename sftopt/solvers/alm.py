@@ -157,12 +157,17 @@ def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
             direction = grad / gs
             eta = min(1.0, 2.0 * eta)
             while eta > 1e-8:
+                if time.perf_counter() >= deadline:
+                    sp.timed_out = True
+                    break
                 xn = project_simplex_rows(x - eta * direction, mask)
                 vn, aln, gn = aug(xn)
                 # Armijo on the projected step
                 if vn <= val - 1e-4 * float((grad * (x - xn)).sum()):
                     break
                 eta *= 0.5
+            if sp.timed_out:
+                break
             steps += 1
             if eta <= 1e-8 or np.abs(xn - x).max() < 1e-9:
                 break
@@ -184,16 +189,21 @@ def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
     best, best_val = None, np.inf
     seen: set[bytes] = set()
     for c in cands:
+        if best is not None and time.perf_counter() >= deadline:
+            sp.timed_out = True
+            break
         key = c.tobytes()
         if key in seen or not mask[sp.rows, c].all():
             continue
         seen.add(key)
-        fixed = sp.repair_memory(c)
+        fixed = sp.repair_memory(c, deadline=deadline)
         if fixed is None:
             continue
         v, _ = sp.evaluate(fixed)
         if v < best_val:
             best, best_val = fixed, v
+    if best is None and sp.timed_out:  # time up before any rounding fitted: own-delay start
+        best = sp.quick_repair(sp.own_delay_plan())
     if best is None:
         return infeasible_result(instance, "server memory: no rounding of the relaxed plan "
                                            "could be repaired to fit the server")

@@ -66,6 +66,7 @@ class PlanSpace:
         self.B = a.bandwidth
         self.rows = np.arange(self.K)
         self.timed_out = False  # set when a search stopped at its deadline
+        self.last: tuple | None = None  # (plan, objective, allocation) of the last search
 
     # ---------------------------------------------------------------- plan figures
     def cuts(self, plan: np.ndarray) -> np.ndarray:
@@ -163,20 +164,27 @@ class PlanSpace:
         return np.where(np.isnan(out), np.inf, out)
 
     # ---------------------------------------------------------------- moves
-    def repair_memory(self, plan: np.ndarray, alloc: AllocFn = exact_allocation
-                      ) -> np.ndarray | None:
+    def repair_memory(self, plan: np.ndarray, alloc: AllocFn = exact_allocation,
+                      deadline: float = np.inf) -> np.ndarray | None:
         """Deepen cuts (same level) until the server memory fits: each step the move freeing
-        the most memory per predicted increase of the objective. None if it cannot fit."""
+        the most memory per predicted increase of the objective. None if it cannot fit.
+        Past ``deadline`` the rest is done by `quick_repair` (and ``timed_out`` is set)."""
         plan = plan.copy()
         limit = self.a.server_memory * (1.0 + REL_TOL)
         for _ in range(self.K * len(self.a.cuts) + 1):
             need = self.server_memory(plan)
             if need <= limit:
                 return plan
+            if time.perf_counter() >= deadline:
+                self.timed_out = True
+                return self.quick_repair(plan)
             al = alloc(self.terms(plan), self.B)
             pred = self.predicted_change(plan, al) if np.isfinite(al.round_delay) else None
             best, best_score = None, -np.inf
             for k in range(self.K):
+                if time.perf_counter() >= deadline:
+                    self.timed_out = True
+                    return self.quick_repair(plan)
                 for o in np.flatnonzero(self.fits[k] & (self.opt_cut > self.opt_cut[plan[k]])
                                         & (self.opt_level == self.opt_level[plan[k]])):
                     cand = plan.copy()
@@ -192,6 +200,29 @@ class PlanSpace:
             if best is None:
                 return None
             plan[best[0]] = best[1]
+        return plan if self.server_memory(plan) <= limit else None
+
+    def quick_repair(self, plan: np.ndarray) -> np.ndarray | None:
+        """A fast memory repair for when time is up: devices moved (same level) to their
+        deepest fitting cut, those freeing the most server activation memory first, until the
+        server memory fits. None if even the deepest cuts do not fit."""
+        plan = plan.copy()
+        limit = self.a.server_memory * (1.0 + REL_TOL)
+        if self.server_memory(plan) <= limit:
+            return plan
+        deep = self.deepest()
+        if (deep < 0).any():
+            return None
+        target = np.array([self.option(int(deep[k]), int(self.opt_level[plan[k]]))
+                           for k in range(self.K)])
+        target = np.where(target >= 0, target, plan)
+        freed = self.srv_act[self.rows, plan] - self.srv_act[self.rows, target]
+        for k in np.argsort(-freed, kind="stable"):
+            if target[k] == plan[k]:
+                continue
+            plan[k] = target[k]
+            if self.server_memory(plan) <= limit:
+                return plan
         return plan if self.server_memory(plan) <= limit else None
 
     def local_search(self, plan: np.ndarray, *, alloc: AllocFn = exact_allocation,
@@ -239,6 +270,7 @@ class PlanSpace:
                     improved = True
             if not improved:
                 break
+        self.last = (plan, val, al)
         return plan, val, moves
 
     def _pair_move(self, plan: np.ndarray, val: float, pred: np.ndarray, alloc: AllocFn,
@@ -251,6 +283,9 @@ class PlanSpace:
         ks, os_ = np.nonzero(self.fits & (pred < 0))
         over = []
         for i in np.argsort(pred[ks, os_], kind="stable"):
+            if time.perf_counter() >= deadline:
+                self.timed_out = True
+                return None
             trial = plan.copy()
             trial[ks[i]] = os_[i]
             if self.server_memory(trial) > limit:
@@ -260,15 +295,22 @@ class PlanSpace:
         if not over:
             return None
         fk, fo = np.nonzero(self.fits)
-        freed = np.array([need - self.server_memory(np.where(self.rows == k, o, plan))
-                          for k, o in zip(fk, fo, strict=True)])
+        freed = np.empty(len(fk))
+        for i, (k, o) in enumerate(zip(fk, fo, strict=True)):
+            if i % 64 == 0 and time.perf_counter() >= deadline:
+                self.timed_out = True
+                return None
+            freed[i] = need - self.server_memory(np.where(self.rows == k, o, plan))
         ok = freed > 0
         fk, fo, freed = fk[ok], fo[ok], freed[ok]
         score = freed / (np.maximum(pred[fk, fo], 0.0) + 1e-12 * abs(val))
         helpers = [(fk[i], fo[i]) for i in np.argsort(-score, kind="stable")[:top]]
         for k1, o1 in over:
             for k2, o2 in helpers:
-                if k1 == k2 or time.perf_counter() >= deadline:
+                if time.perf_counter() >= deadline:
+                    self.timed_out = True
+                    return None
+                if k1 == k2:
                     continue
                 trial = plan.copy()
                 trial[k1], trial[k2] = o1, o2
@@ -320,7 +362,7 @@ def solve_greedy_delay(instance: Instance, *, max_iter: int = 1000,
     why = space.diagnose()
     if why:
         return infeasible_result(instance, why)
-    plan = space.repair_memory(space.own_delay_plan())
+    plan = space.repair_memory(space.own_delay_plan(), deadline=deadline)
     if plan is None:
         return infeasible_result(instance, "server memory: repair by deepening cuts failed")
     plan, _, moves = space.local_search(plan, deadline=deadline, max_iter=max_iter)

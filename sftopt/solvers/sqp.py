@@ -44,25 +44,34 @@ def solve_sqp(instance: Instance, *, max_plans: int = 256, max_iter: int = 1000,
     choices = [np.flatnonzero(sp.fits[k]) for k in range(sp.K)]
     n_plans = math.prod(len(c) for c in choices)
     if n_plans <= max_plans:
-        best, best_val, seen = None, np.inf, 0
+        best, best_val, best_al, seen = None, np.inf, None, 0
         for plan in itertools.product(*choices):
             if time.perf_counter() >= deadline:
                 sp.timed_out = True
+                if best is not None:
+                    break
+                # time up before any plan fitted: the own-delay start, repaired, if any
+                p = sp.quick_repair(sp.own_delay_plan())
+                if p is not None:
+                    best_val, best_al = sp.evaluate(p, alloc)
+                    best = p
                 break
             p = np.array(plan, dtype=int)
-            v, _ = sp.evaluate(p, alloc)
+            v, al = sp.evaluate(p, alloc)
             seen += 1
             if v < best_val:
-                best, best_val = p, v
-        if best is None:
+                best, best_val, best_al = p, v, al
+        if best is None or best_al is None or not np.isfinite(best_val):
             return infeasible_result(instance, "server memory: no plan fits the server")
-        _, al = sp.evaluate(best, alloc)
-        return sp.result(best, al, iterations=seen,
+        return sp.result(best, best_al, iterations=seen,
                          message=f"enumerated {seen} of {n_plans} plans, SLSQP shares")
-    plan = sp.repair_memory(sp.own_delay_plan(), alloc)
+    plan = sp.repair_memory(sp.own_delay_plan(), alloc, deadline=deadline)
     if plan is None:
         return infeasible_result(instance, "server memory: repair by deepening cuts failed")
-    plan, _, moves = sp.local_search(plan, alloc=alloc, deadline=deadline, max_iter=max_iter)
-    _, al = sp.evaluate(plan, alloc)
+    plan, val, moves = sp.local_search(plan, alloc=alloc, deadline=deadline, max_iter=max_iter)
+    if sp.last is not None and np.array_equal(sp.last[0], plan) and np.isfinite(val):
+        al = sp.last[2]  # the search's own SLSQP allocation of the plan: no second solve
+    else:
+        _, al = sp.evaluate(plan, alloc)
     return sp.result(plan, al, iterations=moves,
                      message=f"{moves} local-search moves, SLSQP shares")

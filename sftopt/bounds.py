@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .cost import Terms, comm_delay, device_delays, device_memory, server_memory, terms
+from .cost import (
+    Terms,
+    comm_delay,
+    device_delays,
+    device_memory,
+    server_memory,
+    terms,
+)
 from .instance import Instance
 from .result import Result
 
@@ -191,21 +198,6 @@ def option_table(inst: Instance, *, prune: bool = True) -> OptionTable:
 
 
 # --------------------------------------------------------------------------- comm helpers
-def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
-    """d/db of the comm delay (negative): -bits r'(b) / r(b)^2 summed over up and down.
-
-    r(b) = b log2(1 + x/b), r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts.
-    """
-    out = 0.0
-    for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
-        lg = np.log2(1.0 + x / b)
-        r = b * lg
-        dr = lg - x / (LN2 * (b + x))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = out + np.where(bits > 0, -bits * dr / r**2, 0.0)
-    return out
-
-
 def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 45) -> np.ndarray:
     """Certified LOWER estimate of the least band b with comm delay <= slack (inf if even B fails).
 

@@ -68,6 +68,22 @@ def comm_delay(t: Terms, bandwidth: np.ndarray) -> np.ndarray:
     return up + down
 
 
+def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
+    """d/db of the comm delay (negative): -bits r'(b) / r(b)^2 summed over up and down.
+
+    r(b) = b log2(1 + x/b), r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts
+    and bounds; where nothing is sent the slope is 0.
+    """
+    out = 0.0
+    for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
+        lg = np.log2(1.0 + x / b)
+        r = b * lg
+        dr = lg - x / (np.log(2.0) * (b + x))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = out + np.where(bits > 0, -bits * dr / r**2, 0.0)
+    return out
+
+
 def server_delay(t: Terms, share: np.ndarray) -> np.ndarray:
     """Server seconds per round; inf where work is due but the share is 0."""
     share = np.asarray(share, dtype=float)

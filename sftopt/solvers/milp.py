@@ -40,14 +40,13 @@ from ..bounds import (
     OptionTable,
     _needs,
     _table_terms,
-    comm_slope,
     deepest_fitting_cuts,
     infeasibility,
     min_rounds,
     option_table,
     round_delay_bound,
 )
-from ..cost import REL_TOL, Terms, comm_delay, rounds_needed, server_memory
+from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
 from ..instance import Instance
 from ..result import Result, Status
 from .base import infeasible_result, make_result

@@ -119,3 +119,10 @@ def test_json_schema_export():
     assert {"model", "devices", "codec", "channel"} <= set(schema["properties"])
     jsonschema = pytest.importorskip("jsonschema")
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_committed_schema_file_is_current():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "docs" / "instance.schema.json"
+    assert json.loads(path.read_text()) == json_schema(), "run: sftopt schema --out " + str(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -80,3 +82,18 @@ def test_memory_and_accuracy_violations(tiny):
     rep = verify(inst, plan)
     names = " ".join(rep.violations)
     assert "device_memory[1]" in names and "accuracy[0]" in names
+
+
+def test_minimal_plan_from_another_tool(tiny, tmp_path):
+    """Only schema, instance name and the per-device decisions: the verifier fills in the rest."""
+    from sftopt.cli import main
+
+    plan = {"schema": "sftopt.plan/1", "instance": "tiny-example", "devices": [
+        {"id": "phone-0", "cut": 0, "level": 2, "bandwidth_hz": 2e6, "server_share": 0.2},
+        {"id": "phone-1", "cut": 0, "level": 2, "bandwidth_hz": 1.8e7, "server_share": 0.8}]}
+    rep = verify(load_instance(tiny), plan)
+    assert rep.ok and rep.objective > 0
+    inst_path, plan_path = tmp_path / "i.json", tmp_path / "p.json"
+    inst_path.write_text(json.dumps(tiny))
+    plan_path.write_text(json.dumps(plan))
+    assert main(["check", str(inst_path), str(plan_path)]) == 0

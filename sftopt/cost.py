@@ -154,8 +154,8 @@ def _over(value: float, cap: float) -> bool:
     return value > cap * (1.0 + REL_TOL)
 
 
-def check_structure(inst: Instance, cuts: np.ndarray, levels: np.ndarray) -> list[str]:
-    """Violations of the discrete choices alone: cut range, level index, accuracy, memory."""
+def index_violations(inst: Instance, cuts: np.ndarray, levels: np.ndarray) -> list[str]:
+    """Choices the model cannot even evaluate: a cut outside [min_cut, max_cut], a bad level."""
     a = inst.arrays
     out = []
     for k, (s, c) in enumerate(zip(cuts, levels, strict=True)):
@@ -166,8 +166,15 @@ def check_structure(inst: Instance, cuts: np.ndarray, levels: np.ndarray) -> lis
         if not (0 <= c < len(a.beta)):
             out.append(f"device {dev}: level {c} is not an index into codec.levels "
                        f"(0..{len(a.beta) - 1})")
+    return out
+
+
+def check_structure(inst: Instance, cuts: np.ndarray, levels: np.ndarray) -> list[str]:
+    """Violations of the discrete choices alone: cut range, level index, accuracy, memory."""
+    out = index_violations(inst, cuts, levels)
     if out:
         return out
+    a = inst.arrays
     for k, c in enumerate(levels):
         if a.delta[c] > inst.training.max_distortion:
             out.append(f"accuracy: device {a.device_ids[k]} level {c} has distortion "
@@ -197,11 +204,12 @@ def evaluate(
     share = np.asarray(share, dtype=float)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    violations = check_structure(inst, cuts, levels)
-    if any("outside" in v or "not an index" in v for v in violations):
+    violations = index_violations(inst, cuts, levels)
+    if violations:
         nan = np.full(len(cuts), np.nan)
         return Evaluation(nan, nan, nan, nan, np.nan, np.nan, np.nan, nan, np.nan, np.nan,
                           violations)
+    violations = check_structure(inst, cuts, levels)
 
     t = terms(a, cuts, levels)
     if gain_scale is not None:

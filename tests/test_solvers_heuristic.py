@@ -195,3 +195,40 @@ def test_time_limit_is_honoured(method: str, n: int) -> None:
     assert verify(inst, res).ok
     if res.status == Status.TIME_LIMIT:
         assert "time limit" in res.message
+
+
+@pytest.mark.parametrize("schedule", ["parallel", "sequential"])
+def test_memory_freed_matches_recomputation(schedule: str) -> None:
+    """The vectorised K x O table of server memory a single move frees equals recomputing the
+    server memory of every moved plan (the repair and the pair moves rank moves by it)."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5):
+        sp = PlanSpace(instance(n, n, max_cut=3), schedule)
+        plan = np.array([rng.choice(np.flatnonzero(sp.fits[k])) for k in range(sp.K)])
+        need = sp.server_memory(plan)
+        freed = sp.memory_freed(plan)
+        for k, o in itertools.product(range(sp.K), range(sp.O)):
+            moved = plan.copy()
+            moved[k] = o
+            assert freed[k, o] == pytest.approx(need - sp.server_memory(moved), rel=1e-12,
+                                                abs=1e-6)
+
+
+def test_batched_search_on_a_large_fleet() -> None:
+    """From 100 devices on, repair and local search move devices in batches: the plan fits the
+    server memory, the search only improves, and it ends where the batched descent finds
+    nothing more to do and no single move among those it scans helps."""
+    inst = _large(110)
+    sp = PlanSpace(inst)
+    start = sp.own_delay_plan()
+    assert sp.server_memory(start) > inst.server.memory_bytes  # the repair has work to do
+    plan = sp.repair_memory(start)
+    assert plan is not None and sp.memory_ok(plan)
+    v0, al = sp.evaluate(plan)
+    best, val, moves = sp.local_search(plan)
+    assert moves > 0 and val < v0 and sp.memory_ok(best)
+    _, _, _, more, _ = sp.batch_descent(best, val, sp.evaluate(best)[1])
+    assert more == 0
+    res = sftopt.solve(inst, "greedy-delay")
+    assert res.total_delay_s == pytest.approx(val, rel=1e-9)
+    assert verify(inst, res).ok

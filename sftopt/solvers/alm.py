@@ -109,12 +109,14 @@ class _Relaxed:
 @register("alm", description="augmented Lagrangian on the relaxed plan (exact allocator "
                              "inside), rounding, memory repair, local-search polish")
 def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
-              tol: float = 1e-6, rho: float = 10.0, samples: int = 16, seed: int = 0,
+              tol: float = 1e-6, rho: float = 10.0, samples: int | None = None, seed: int = 0,
               polish: bool = True, time_limit: float | None = None) -> Result:
     """Augmented Lagrangian method on the relaxation (``max_iter`` multiplier updates of
     ``inner_iter`` projected-gradient steps each, stopping when the memory violation is below
     ``tol`` and the relaxed objective moves less than ``tol`` relative), then rounding
-    (argmax and ``samples`` draws with ``seed``), repair and, if ``polish``, local search."""
+    (argmax and ``samples`` draws with ``seed``; default 16, fewer from 100 devices on:
+    max(2, 1600 / K), since every draw costs a memory repair and large fleets' draws differ
+    little in quality), repair and, if ``polish``, local search."""
     start = time.perf_counter()
     deadline = deadline_of(time_limit)
     sp = PlanSpace(instance)
@@ -122,6 +124,8 @@ def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
     if why:
         return infeasible_result(instance, why)
     rng = np.random.default_rng(seed)
+    if samples is None:
+        samples = 16 if sp.K < 100 else max(2, 1600 // sp.K)
     rel = _Relaxed(sp)
     mask = sp.fits
     x = np.where(mask, 1.0, 0.0)

@@ -131,22 +131,20 @@ class PlanSpace:
         return self.rounds(plan) * al.round_delay, al
 
     def option_delays(self, plan: np.ndarray, al: Allocation) -> np.ndarray:
-        """K x O: each device's delay under each option at the current (b, phi)."""
-        from ..allocation import _Comm
-
-        b = np.maximum(al.bandwidth, 1e-300)
-        comm = _Comm(np.ones(self.K), np.zeros(self.K), self.a.snr_ul, self.a.snr_dl)
-        inv_u = comm(b)[0]  # 1/r_ul(b)
-        comm = _Comm(np.zeros(self.K), np.ones(self.K), self.a.snr_ul, self.a.snr_dl)
-        inv_d = comm(b)[0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            srv = np.where(self.S > 0, self.S / al.share[:, None], 0.0)
-            up = np.where(self.U > 0, self.U * inv_u[:, None], 0.0)
-            down = np.where(self.V > 0, self.V * inv_d[:, None], 0.0)
-            # an option that talks where the plan gave no band: no first-order estimate
-            up = np.where((self.U > 0) & (al.bandwidth[:, None] <= 0), np.inf, up)
-            down = np.where((self.V > 0) & (al.bandwidth[:, None] <= 0), np.inf, down)
-        return self.C + up + down + srv
+        """K x O: each device's delay under each option at the current (b, phi); inf for an
+        option that needs a resource the allocation gave the device none of."""
+        b, share = al.bandwidth, al.share
+        # a finite stand-in for 1/0 keeps 0 x (1/0) = 0 for options without that term
+        huge = 1e300
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            pos = np.maximum(b, 1e-300)
+            inv_u = np.where(b > 0, _inv(pos, self.a.snr_ul), huge)
+            inv_d = np.where(b > 0, _inv(pos, self.a.snr_dl), huge)
+            inv_s = np.where(share > 0, 1.0 / np.maximum(share, 1e-300), huge)
+            out = self.C + self.U * inv_u[:, None] + self.V * inv_d[:, None] \
+                + self.S * inv_s[:, None]
+        out[out >= 1e290] = np.inf
+        return out
 
     def predicted_change(self, plan: np.ndarray, al: Allocation) -> np.ndarray:
         """K x O first-order change of R x T when one device switches option (envelope theorem:
@@ -164,42 +162,63 @@ class PlanSpace:
         return np.where(np.isnan(out), np.inf, out)
 
     # ---------------------------------------------------------------- moves
+    def memory_freed(self, plan: np.ndarray) -> np.ndarray:
+        """K x O: server memory freed when device k alone switches to option o (negative: the
+        move needs more). Vectorised: only the shallowest cut (parallel) or the largest
+        activation holder (sequential) couples devices, so the top two of the others suffice."""
+        a = self.a
+        cut = self.opt_cut[plan]
+        acts = self.srv_act[self.rows, plan]
+        new_act = self.srv_act  # K x O
+        if self.schedule == PARALLEL:
+            held = acts.sum()
+            held_new = held - acts[:, None] + new_act
+        else:  # sequential: the largest single holder
+            held_new = np.maximum(_max_of_others(acts)[:, None], new_act)
+        low = _min_of_others(cut)  # shallowest cut among the other devices
+        new_min = np.minimum(low[:, None], self.opt_cut[None, :])
+        return self.server_memory(plan) - (a.srv_static[new_min] + held_new)
+
     def repair_memory(self, plan: np.ndarray, alloc: AllocFn = exact_allocation,
-                      deadline: float = np.inf) -> np.ndarray | None:
+                      deadline: float = np.inf, batch: int | None = None) -> np.ndarray | None:
         """Deepen cuts (same level) until the server memory fits: each step the move freeing
         the most memory per predicted increase of the objective. None if it cannot fit.
+
+        Prices are recomputed after every ``batch`` moves (default: one move per 50 devices,
+        so up to 50 devices it is one move at a time; large fleets need far fewer re-pricings).
         Past ``deadline`` the rest is done by `quick_repair` (and ``timed_out`` is set)."""
         plan = plan.copy()
         limit = self.a.server_memory * (1.0 + REL_TOL)
+        batch = max(1, self.K // 50) if batch is None else max(1, int(batch))
+        same_level = self.opt_level[None, :] == self.opt_level[plan][:, None]
         for _ in range(self.K * len(self.a.cuts) + 1):
-            need = self.server_memory(plan)
-            if need <= limit:
+            if self.server_memory(plan) <= limit:
                 return plan
             if time.perf_counter() >= deadline:
                 self.timed_out = True
                 return self.quick_repair(plan)
             al = alloc(self.terms(plan), self.B)
-            pred = self.predicted_change(plan, al) if np.isfinite(al.round_delay) else None
-            best, best_score = None, -np.inf
-            for k in range(self.K):
-                if time.perf_counter() >= deadline:
-                    self.timed_out = True
-                    return self.quick_repair(plan)
-                for o in np.flatnonzero(self.fits[k] & (self.opt_cut > self.opt_cut[plan[k]])
-                                        & (self.opt_level == self.opt_level[plan[k]])):
-                    cand = plan.copy()
-                    cand[k] = o
-                    freed = need - self.server_memory(cand)
-                    if freed <= 0:
-                        continue
-                    cost = max(pred[k, o], 0.0) if pred is not None else 0.0
-                    score = freed / (cost + 1e-12 * max(abs(pred).min(), 1.0)) \
-                        if pred is not None else freed
-                    if score > best_score:
-                        best, best_score = (k, o), score
-            if best is None:
+            freed = self.memory_freed(plan)
+            move = self.fits & same_level & (self.opt_cut[None, :] > self.opt_cut[plan][:, None]) \
+                & (freed > 0)
+            if np.isfinite(al.round_delay):
+                pred = self.predicted_change(plan, al)
+                eps = 1e-12 * max(float(np.abs(pred).min()), 1.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    score = freed / (np.maximum(pred, 0.0) + eps)
+            else:
+                score = freed
+            score = np.where(move & ~np.isnan(score), score, -np.inf)
+            best_o = np.argmax(score, axis=1)
+            best = score[self.rows, best_o]
+            order = np.argsort(-best, kind="stable")
+            order = order[np.isfinite(best[order])][:batch]
+            if not len(order):
                 return None
-            plan[best[0]] = best[1]
+            for k in order:  # the batch, best first, until the memory fits
+                plan[k] = best_o[k]
+                if len(order) > 1 and self.server_memory(plan) <= limit:
+                    return plan
         return plan if self.server_memory(plan) <= limit else None
 
     def quick_repair(self, plan: np.ndarray) -> np.ndarray | None:
@@ -227,29 +246,46 @@ class PlanSpace:
 
     def local_search(self, plan: np.ndarray, *, alloc: AllocFn = exact_allocation,
                      deadline: float = np.inf, max_iter: int = 1000, full_limit: int = 400,
-                     pairs: bool = True) -> tuple[np.ndarray, float, int]:
+                     pairs: bool = True, batch_from: int = 100, max_scan: int | None = None
+                     ) -> tuple[np.ndarray, float, int]:
         """Single-device moves while the objective improves. Small neighbourhoods
         (K x O <= full_limit) are scanned exactly; larger ones in order of the first-order
-        predicted change (the moves predicted to help and the full_limit/2 next best),
-        exact evaluation deciding. When no single move helps and ``pairs``,
-        a helpful move that overflows the server memory is tried together with a move of
-        another device that frees memory. Returns (plan, objective, moves)."""
+        predicted change (the moves predicted to help and the full_limit/2 next best, at most
+        ``max_scan`` exact evaluations per move; by default all below ``batch_from`` devices,
+        else max(25, 25,000 / K)), exact evaluation deciding. When no single move helps and
+        ``pairs``, a helpful move that overflows the server memory is tried together with a
+        move of another device that frees memory. Fleets of ``batch_from`` devices or more
+        descend in batches (`batch_descent`) before each single move. At most ``max_iter``
+        improving steps (a batch is one). Returns (plan, objective, device moves)."""
         plan = plan.copy()
         val, al = self.evaluate(plan, alloc)
-        moves = 0
-        while moves < max_iter:
+        moves = steps = 0
+        large = batch_from <= self.K
+        if max_scan is None:  # large fleets: the batches did the bulk; scan a few
+            max_scan = max(25, 25_000 // self.K) if large else self.K * self.O
+        while steps < max_iter:
+            if large and np.isfinite(val):
+                plan, val, al, done, n = self.batch_descent(
+                    plan, val, al, alloc=alloc, deadline=deadline, max_steps=max_iter - steps)
+                moves, steps = moves + done, steps + n
             if time.perf_counter() >= deadline:
                 self.timed_out = True
+                break
+            if steps >= max_iter:
                 break
             pred = self.predicted_change(plan, al) if np.isfinite(val) else \
                 np.zeros((self.K, self.O))
             cand = self.fits.copy()
             cand[self.rows, plan] = False
             ks, os_ = np.nonzero(cand)
-            order = np.argsort(pred[ks, os_], kind="stable")
+            n_keep = len(ks)
             if len(ks) > full_limit:  # screen: moves predicted to help, then the next best few
                 n_keep = int((pred[ks, os_] < 0).sum()) + full_limit // 2
-                order = order[:n_keep]
+            # moves that overflow the server memory are left to the pair moves
+            fits_server = (self.server_memory(plan) - self.memory_freed(plan)[ks, os_]
+                           <= self.a.server_memory * (1.0 + REL_TOL))
+            order = _smallest(pred[ks, os_], np.ones(len(ks), dtype=bool), n_keep)
+            order = order[fits_server[order]][:max_scan]
             improved = False
             for i in order:
                 if time.perf_counter() >= deadline:
@@ -260,18 +296,78 @@ class PlanSpace:
                 v, a2 = self.evaluate(trial, alloc)
                 if v < val * (1.0 - 1e-12):
                     plan, val, al, improved = trial, v, a2, True
-                    moves += 1
+                    moves, steps = moves + 1, steps + 1
                     break
             if not improved and pairs and np.isfinite(val):
                 got = self._pair_move(plan, val, pred, alloc, deadline)
                 if got is not None:
                     plan, val, al = got
-                    moves += 1
+                    moves, steps = moves + 2, steps + 1
                     improved = True
             if not improved:
                 break
         self.last = (plan, val, al)
         return plan, val, moves
+
+    def batch_descent(self, plan: np.ndarray, val: float, al: Allocation, *,
+                      alloc: AllocFn = exact_allocation, deadline: float = np.inf,
+                      max_steps: int = 10**9
+                      ) -> tuple[np.ndarray, float, Allocation, int, int]:
+        """Many devices switch at once: each device's best option by the first-order predicted
+        change, the m most helpful devices together (if that overflows the server memory, only
+        among moves that take no server memory). A batch is kept if R x T falls, then m
+        doubles, else m halves; the descent ends when a single device fails or nothing is
+        predicted to help. One allocation per trial instead of one per move is what lets a
+        thousand devices improve in seconds. At most ``max_steps`` batches are kept. Returns
+        (plan, value, allocation, device moves, batches kept)."""
+        limit = self.a.server_memory * (1.0 + REL_TOL)
+        m, moves, steps = max(1, self.K // 20), 0, 0
+        while m >= 1 and steps < max_steps:
+            if time.perf_counter() >= deadline:
+                self.timed_out = True
+                break
+            pred = self.predicted_change(plan, al)
+            pred = np.where(self.fits, pred, np.inf)
+            pred[self.rows, plan] = np.inf
+            freed = self.memory_freed(plan)
+            trial, n_moved = self._batch(plan, pred, freed, m, val, limit)
+            if trial is None:
+                if m == 1:
+                    break
+                m //= 2
+                continue
+            v, a2 = self.evaluate(trial, alloc)
+            if v < val * (1.0 - 1e-12):
+                plan, val, al = trial, v, a2
+                moves, steps = moves + n_moved, steps + 1
+                m = min(2 * m, self.K)
+            elif m == 1:
+                break
+            else:
+                m //= 2
+        return plan, val, al, moves, steps
+
+    def _batch(self, plan: np.ndarray, pred: np.ndarray, freed: np.ndarray, size: int,
+               val: float, limit: float) -> tuple[np.ndarray | None, int]:
+        """The batch of `batch_descent` for ``size`` devices (None if there is none)."""
+        def build(allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            score = np.where(allowed, pred, np.inf)
+            best_o = np.argmin(score, axis=1)
+            gain = score[self.rows, best_o]
+            order = np.argsort(gain, kind="stable")
+            order = order[gain[order] < -1e-9 * val][:size]
+            trial = plan.copy()
+            trial[order] = best_o[order]
+            return trial, order
+
+        trial, order = build(np.isfinite(pred))
+        if self.server_memory(trial) > limit:
+            # moves that take server memory are badly predicted in bulk (the device they
+            # enlarge may become the bottleneck): a batch moves only those that free memory
+            trial, order = build(np.isfinite(pred) & (freed >= 0))
+            if self.server_memory(trial) > limit:
+                return None, 0
+        return (trial, len(order)) if len(order) else (None, 0)
 
     def _pair_move(self, plan: np.ndarray, val: float, pred: np.ndarray, alloc: AllocFn,
                    deadline: float, top: int = 12) -> tuple | None:
@@ -279,7 +375,6 @@ class PlanSpace:
         helpful single moves that overflow the server, each paired with the `top` moves of
         other devices freeing the most memory per predicted cost. First improving pair wins."""
         limit = self.a.server_memory * (1.0 + REL_TOL)
-        need = self.server_memory(plan)
         ks, os_ = np.nonzero(self.fits & (pred < 0))
         over = []
         for i in np.argsort(pred[ks, os_], kind="stable"):
@@ -295,12 +390,7 @@ class PlanSpace:
         if not over:
             return None
         fk, fo = np.nonzero(self.fits)
-        freed = np.empty(len(fk))
-        for i, (k, o) in enumerate(zip(fk, fo, strict=True)):
-            if i % 64 == 0 and time.perf_counter() >= deadline:
-                self.timed_out = True
-                return None
-            freed[i] = need - self.server_memory(np.where(self.rows == k, o, plan))
+        freed = self.memory_freed(plan)[fk, fo]
         ok = freed > 0
         fk, fo, freed = fk[ok], fo[ok], freed[ok]
         score = freed / (np.maximum(pred[fk, fo], 0.0) + 1e-12 * abs(val))
@@ -338,6 +428,40 @@ class PlanSpace:
         return make_result(self.inst, self.cuts(plan), self.levels(plan), al.bandwidth,
                            al.share, message=message, iterations=iterations,
                            schedule=self.schedule, status=status)
+
+
+def _smallest(x: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n smallest entries of x where keep, in ascending order (stable), without
+    sorting all of x (a large fleet's neighbourhood has K x O entries)."""
+    idx = np.flatnonzero(keep)
+    if n < len(idx):
+        part = np.argpartition(x[idx], n - 1)[:n]
+        # ties at the cut-off: the stable order keeps the lowest indices, as a full sort would
+        cut = x[idx[part]].max()
+        idx = idx[x[idx] <= cut]
+    order = idx[np.argsort(x[idx], kind="stable")]
+    return order[:n]
+
+
+def _min_of_others(x: np.ndarray) -> np.ndarray:
+    """Per entry, the least of the other entries (the largest int if there is none)."""
+    if len(x) < 2:
+        return np.full(len(x), np.iinfo(np.int64).max, dtype=np.int64)
+    i = int(np.argmin(x))
+    rest = np.delete(x, i)
+    out = np.full(len(x), x[i])
+    out[i] = rest.min()
+    return out
+
+
+def _max_of_others(x: np.ndarray) -> np.ndarray:
+    """Per entry, the largest of the other entries (0 if there is none)."""
+    if len(x) < 2:
+        return np.zeros(len(x))
+    i = int(np.argmax(x))
+    out = np.full(len(x), x[i], dtype=float)
+    out[i] = np.delete(x, i).max()
+    return out
 
 
 def _inv(b: float, x: np.ndarray) -> np.ndarray:

@@ -22,6 +22,8 @@ and the online `Allocator`.
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -664,16 +666,22 @@ def delay_weights(t: Terms, alloc: Allocation) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- SLSQP
-def sqp_allocation(t: Terms, bandwidth_hz: float, *, max_iter: int = 500, tol: float = 1e-10
-                   ) -> Allocation:
+def sqp_allocation(t: Terms, bandwidth_hz: float, *, max_iter: int = 500, tol: float = 1e-10,
+                   deadline: float = math.inf) -> Allocation:
     """The same problem by scipy's SLSQP (sequential quadratic programming), as published.
 
     Unknowns x = (b/B, phi, T/T_eq) from the equal split; constraints T_k <= T, sum b <= B,
     sum phi <= 1 with analytic gradients. A local method on a convex problem: it reaches the
     optimum when it converges, but cost grows with K^3 (dense QP subproblems) and it may stop
     early; ``round_delay`` is always what the returned (b, phi) give under the cost model.
+    Past ``deadline`` (a `time.perf_counter` value) SLSQP stops at its current iterate, made
+    feasible by scaling (or the equal split if that is better).
     """
     from scipy.optimize import minimize
+
+    def stop_at_deadline(_x: np.ndarray) -> None:
+        if time.perf_counter() >= deadline:
+            raise StopIteration  # scipy >= 1.11 ends SLSQP cleanly (status 99)
 
     k = len(t.compute)
     if k == 0:
@@ -717,7 +725,8 @@ def sqp_allocation(t: Terms, bandwidth_hz: float, *, max_iter: int = 500, tol: f
     res = minimize(lambda x: x[-1], x0, jac=lambda x: grad, method="SLSQP",
                    bounds=[(floor, 1.0)] * (2 * k) + [(0.0, None)],
                    constraints=[{"type": "ineq", "fun": cons, "jac": jac}],
-                   options={"maxiter": max_iter, "ftol": tol})
+                   options={"maxiter": max_iter, "ftol": tol},
+                   callback=None if math.isinf(deadline) else stop_at_deadline)
     x = res.x
     b = np.where(talks, np.maximum(x[:k], 0.0) * B, 0.0)
     phi = np.where(serves, np.maximum(x[k:2 * k], 0.0), 0.0)

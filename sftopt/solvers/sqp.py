@@ -30,8 +30,8 @@ def solve_sqp(instance: Instance, *, max_plans: int = 256, max_iter: int = 1000,
               sqp_iter: int = 500, time_limit: float | None = 600.0) -> Result:
     """Every plan when there are at most ``max_plans`` (else local search, at most ``max_iter``
     moves), each allocated by SLSQP (at most ``sqp_iter`` SLSQP iterations); ``time_limit``
-    (default 600 s: SLSQP takes seconds per plan at K = 100) stops the search with the best
-    plan so far (status time_limit)."""
+    (default 600 s: SLSQP takes seconds per plan at K = 100) stops the search, and the SLSQP
+    solve under way, with the best plan so far (status time_limit)."""
     deadline = deadline_of(time_limit)
     sp = PlanSpace(instance)
     why = sp.diagnose()
@@ -39,7 +39,7 @@ def solve_sqp(instance: Instance, *, max_plans: int = 256, max_iter: int = 1000,
         return infeasible_result(instance, why)
 
     def alloc(t: Terms, B: float) -> Allocation:
-        return sqp_allocation(t, B, max_iter=sqp_iter)
+        return sqp_allocation(t, B, max_iter=sqp_iter, deadline=deadline)
 
     choices = [np.flatnonzero(sp.fits[k]) for k in range(sp.K)]
     n_plans = math.prod(len(c) for c in choices)

@@ -25,8 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cost import (
+    PARALLEL,
+    REL_TOL,
+    SEQUENTIAL,
     Terms,
     comm_delay,
+    comm_slope,
     device_delays,
     device_memory,
     server_memory,
@@ -198,37 +202,43 @@ def option_table(inst: Instance, *, prune: bool = True) -> OptionTable:
 
 
 # --------------------------------------------------------------------------- comm helpers
-def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 45) -> np.ndarray:
+def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 12) -> np.ndarray:
     """Certified LOWER estimate of the least band b with comm delay <= slack (inf if even B fails).
 
-    Bisection in log space on the decreasing comm delay; we return the end where the delay is
-    still too large, so the true need is above it.
+    Newton's method on g(b) = 1/D(b), D the comm delay: g is concave and increasing (a weighted
+    harmonic mean of the concave rates), so from a band below the root every Newton step stays
+    below it (the tangent lies above g) and rises monotonically towards it. Any iterate is a
+    valid lower estimate; ``iters`` steps are enough for about machine precision in practice.
     """
     slack = np.broadcast_to(slack, np.broadcast_shapes(np.shape(slack), t.up_bits.shape))
     bits = (t.up_bits > 0) | (t.down_bits > 0)
     full = comm_delay(t, np.full(slack.shape, bandwidth_hz))
-    lo = np.full(slack.shape, math.log(bandwidth_hz * _B_FLOOR))
-    hi = np.full(slack.shape, math.log(bandwidth_hz))
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        ok = comm_delay(t, np.exp(mid)) <= slack
-        hi = np.where(ok, mid, hi)
-        lo = np.where(ok, lo, mid)
-    out = np.exp(lo)
-    out = np.where(comm_delay(t, np.exp(lo)) <= slack, 0.0, out)  # even the floor suffices
+    b = np.full(slack.shape, bandwidth_hz * _B_FLOOR)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        target = np.where(slack > 0, 1.0 / slack, np.inf)
+        floor_ok = comm_delay(t, b) <= slack
+        for _ in range(iters):
+            d = comm_delay(t, b)
+            step = (target - 1.0 / d) * d * d / -comm_slope(t, b)
+            b = np.where(step > 0, np.minimum(b + step, bandwidth_hz), b)
+        out = b * (1.0 - 1e-9)  # rounding margin: the exact iterate is below the root
+    out = np.where(floor_ok, 0.0, out)  # even the floor suffices
     out = np.where(full > slack, np.inf, out)
     return np.where(bits, out, np.where(slack >= 0, 0.0, np.inf))
 
 
 # --------------------------------------------------------------------------- round-delay bounds
 def _needs(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
-           thetas: tuple[float, ...]) -> list[np.ndarray]:
+           thetas: tuple[float, ...], *, mem: np.ndarray | None = None,
+           alphas: tuple[float, ...] = ()) -> list[np.ndarray]:
     """Certified lower estimates of each option's resource need at round delay T[n].
 
     Shape (N, K, O) each, as fractions of a capacity of 1 (inf for invalid or impossible
     options): the server share with the whole band, the band / B with the whole server, and
-    for each theta the least theta b/B + (1 - theta) phi. A plan meeting T has, for each of
-    these, a sum over devices of its options' needs <= 1.
+    for each theta the least theta b/B + (1 - theta) phi. With ``mem`` (each option's share of
+    the server-memory activation budget, shape (K, O)), also alpha g + (1 - alpha) mem for every
+    need g above and alpha in ``alphas``. A plan meeting T has, for each of these, a sum over
+    devices of its options' needs <= 1.
     """
     slack = T[:, None, None] - t.compute
     rest = slack - comm_delay(t, np.full(slack.shape, B))
@@ -237,14 +247,17 @@ def _needs(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
     phi = np.where((rest < 0) | ((rest == 0) & (t.server_work > 0)), np.inf, phi)
     out = [phi, band_needed(t, slack - t.server_work, B) / B]
     out += [_priced_need(t, slack, B, theta) for theta in thetas]
+    if mem is not None:
+        out += [al * g + (1.0 - al) * mem for g in out for al in alphas]
     return [np.where(valid, g, np.inf) for g in out]
 
 
 def _infeasible_at(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
-                   thetas: tuple[float, ...]) -> np.ndarray:
+                   thetas: tuple[float, ...], mem: np.ndarray | None = None,
+                   alphas: tuple[float, ...] = ()) -> np.ndarray:
     """True where round delay T[n] is certified impossible for shape-(N, K, O) options."""
     bad = np.zeros(len(T), dtype=bool)
-    for g in _needs(t, valid, B, T, thetas):
+    for g in _needs(t, valid, B, T, thetas, mem=mem, alphas=alphas):
         bad |= g.min(axis=2).sum(axis=1) > 1.0
     return bad
 
@@ -293,10 +306,13 @@ def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
 
 
 def round_delay_bound(t: Terms, valid: np.ndarray, bandwidth_hz: float, *,
-                      thetas: tuple[float, ...] = (), iters: int = 40) -> np.ndarray:
+                      thetas: tuple[float, ...] = (), iters: int = 40,
+                      mem: np.ndarray | None = None,
+                      alphas: tuple[float, ...] = ()) -> np.ndarray:
     """Lower bounds on the optimal round delay, one per leading index of shape-(N, K, O) options.
 
-    Each device picks any valid option; server memory and R are ignored (relaxations).
+    Each device picks any valid option; R is ignored and server memory too unless ``mem`` (the
+    options' shares of an activation budget, see _needs) is given (relaxations).
     """
     B = bandwidth_hz
     alone = np.where(valid, device_delays(t, np.full(valid.shape, B), np.ones(valid.shape)),
@@ -304,25 +320,26 @@ def round_delay_bound(t: Terms, valid: np.ndarray, bandwidth_hz: float, *,
     lo = alone.min(axis=2).max(axis=1)  # each device alone with everything
     n = lo.shape[0]
     hi = lo * 2.0
-    pending = _infeasible_at(t, valid, B, hi, thetas)
+    pending = _infeasible_at(t, valid, B, hi, thetas, mem, alphas)
     for _ in range(200):
         if not pending.any():
             break
         lo = np.where(pending, hi, lo)  # hi was certified impossible: it is a bound
         hi = np.where(pending, hi * 4.0, hi)
-        pending = _infeasible_at(t, valid, B, hi, thetas) & pending
+        pending = _infeasible_at(t, valid, B, hi, thetas, mem, alphas) & pending
     for _ in range(iters):
         mid = np.sqrt(lo * hi)
-        bad = _infeasible_at(t, valid, B, mid, thetas)
+        bad = _infeasible_at(t, valid, B, mid, thetas, mem, alphas)
         lo = np.where(bad, mid, lo)
         hi = np.where(bad, hi, mid)
     return lo.reshape(n)
 
 
-def min_rounds(inst: Instance, table: OptionTable) -> float:
-    """R with every device at its least-distortion option."""
+def min_rounds(inst: Instance, table: OptionTable, valid: np.ndarray | None = None) -> float:
+    """R with every device at its least-distortion (valid) option."""
     a = inst.arrays
-    dmin = np.where(table.valid, table.delta, np.inf).min(axis=1)
+    valid = table.valid if valid is None else valid
+    dmin = np.where(valid, table.delta, np.inf).min(axis=1)
     return float(a.rounds * (1.0 + a.eta * (a.sample_weight @ dmin)))
 
 
@@ -339,7 +356,9 @@ def _table_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...]) 
 
 
 def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
-                     T: np.ndarray, thetas: tuple[float, ...], prices: np.ndarray) -> np.ndarray:
+                     T: np.ndarray, thetas: tuple[float, ...], prices: np.ndarray,
+                     mem: np.ndarray | None = None,
+                     alphas: tuple[float, ...] = ()) -> np.ndarray:
     """Lower bound D(T) on the mean distortion of any plan with round delay T (inf: no plan).
 
     Lagrangian dual of min sum_k w_k delta_k s.t. sum_k need_k <= 1, for each resource test of
@@ -349,7 +368,8 @@ def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
     t = Terms(*(np.broadcast_to(f, (n,) + f.shape[1:]) for f in
                 (t3.compute, t3.up_bits, t3.down_bits, t3.server_work)), t3.snr_ul, t3.snr_dl)
     best = np.full(n, -np.inf)
-    for g in _needs(t, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas):
+    for g in _needs(t, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas,
+                    mem=mem, alphas=alphas):
         best = np.where(g.min(axis=2).sum(axis=1) > 1.0, np.inf, best)  # T impossible
         for nu in prices:
             with np.errstate(invalid="ignore"):
@@ -359,7 +379,9 @@ def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
 
 
 def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...], *,
-                  ratio: float = 1.002, max_points: int = 120, n_prices: int = 40) -> float:
+                  valid: np.ndarray | None = None, mem: np.ndarray | None = None,
+                  alphas: tuple[float, ...] = (), ratio: float = 1.002, max_points: int = 120,
+                  n_prices: int = 40, k_ary: int = 32) -> float:
     """Lower bound that couples the rounds factor R with the round delay T.
 
     For a round delay T, every plan meeting it has mean distortion Delta >= D(T)
@@ -367,36 +389,44 @@ def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...],
     T, so on a geometric grid T_0 < T_1 < ... (T_0 certified impossible or the relaxation
     bound) every plan with T in [T_i, T_i+1] has R x T >= rounds (1 + eta D(T_i+1)) T_i, and
     beyond the grid R x T >= R_min T_n. The bound is the least of these.
+
+    ``valid`` restricts the options (default: the table's) and ``mem``/``alphas`` add the
+    server-memory activation budget to every resource test (see _needs); both describe a
+    relaxation of the plans the caller bounds.
     """
     a = inst.arrays
-    t3, valid = _table_terms(table), table.valid[None]
+    valid2 = table.valid if valid is None else valid
+    t3, valid = _table_terms(table), valid2[None]
     B = a.bandwidth
-    T_lb = float(round_delay_bound(t3, valid, B)[0])
-    r_min = min_rounds(inst, table)
+    kw = {"mem": None if mem is None else mem[None], "alphas": alphas}
+    T_lb = float(round_delay_bound(t3, valid, B, **kw)[0])
+    r_min = min_rounds(inst, table, valid2)
     if not np.isfinite(T_lb) or T_lb <= 0:
         return r_min * T_lb
-    wdelta = np.where(table.valid, a.sample_weight[:, None] * table.delta, np.inf)
-    d_max = float(np.where(table.valid, wdelta, 0.0).max(axis=1).sum())
+    wdelta = np.where(valid2, a.sample_weight[:, None] * table.delta, np.inf)
+    d_max = float(np.where(valid2, wdelta, 0.0).max(axis=1).sum())
     prices = np.concatenate([[0.0], np.geomspace(1e-4, 1e2, n_prices - 1)]) * max(d_max, 1e-12)
-    chunk = max(1, int(2e6 // max(table.valid.size, 1)))  # grid points per vectorised call
+    n_tests = (2 + len(thetas)) * (1 + len(alphas))
+    chunk = max(1, int(2e6 // max(valid2.size * max(1, n_tests // 7), 1)))  # grid points per call
 
     def dual(T: np.ndarray) -> np.ndarray:
         return np.concatenate([_dual_distortion(t3, valid, wdelta, B, T[i:i + chunk], thetas,
-                                                prices[:1] if a.eta == 0 else prices)
+                                                prices[:1] if a.eta == 0 else prices,
+                                                **kw)
                                for i in range(0, len(T), chunk)])
 
     # k-ary search: move T_0 up to the last grid point the resource tests prove impossible,
     # first on a coarse grid (extended while every point is impossible), then finer inside
     f = 1.25
     for _ in range(20):
-        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, 33)))
+        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
         if bad.any():
             T_lb *= f ** (np.flatnonzero(bad).max() + 1)
         if not bad.all():
             break
-    for _ in range(2):
-        f **= 1.0 / 32
-        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, 33)))
+    for _ in range(2 if k_ary >= 16 else 3):
+        f **= 1.0 / k_ary
+        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
         if bad.any():
             T_lb *= f ** (np.flatnonzero(bad).max() + 1)
     if a.eta == 0:
@@ -404,30 +434,188 @@ def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...],
     r_max = a.rounds * (1 + a.eta * d_max)
     n = int(min(max_points, math.ceil(math.log(r_max / r_min) / math.log(ratio)) + 2))
     grid = T_lb * ratio ** np.arange(n)
-    d = np.maximum(dual(grid), float(np.where(table.valid, wdelta, np.inf).min(axis=1).sum()))
+    d = np.maximum(dual(grid), float(np.where(valid2, wdelta, np.inf).min(axis=1).sum()))
     # T in [grid[i], grid[i+1]]: R >= rounds (1 + eta D(grid[i+1])) (infinite D: no plan there)
     cand = np.concatenate([grid[:-1] * a.rounds * (1 + a.eta * d[1:]), [grid[-1] * r_min]])
     return float(max(cand.min(), r_min * T_lb))
 
 
+# --------------------------------------------------------------------------- server memory
 LAGRANGE_THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)
 
 
-def lower_bound(inst: Instance, *, method: str = "relaxation", time_limit: float = 10.0) -> float:
+def memory_case(inst: Instance, table: OptionTable, s_lo: int, s_hi: int
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+    """Relaxation of the parallel plans whose shallowest cut lies in [s_lo, s_hi].
+
+    Such a plan has every cut >= s_lo and server weights srv_static[min cut] >= srv_static[s_hi]
+    (non-increasing in the cut), so its activations fit the budget M_s - srv_static[s_hi]:
+    sum_k n_k srv_act[s_k] <= budget, one more linear resource. Returns (valid, mem): the
+    options left (cut >= s_lo, and the option's activations fit beside every other device's
+    least) and each option's share of the budget; None if no plan can have such a shallowest cut.
+    """
+    a = inst.arrays
+    budget = a.server_memory * (1.0 + REL_TOL) - a.srv_static[s_hi]
+    if budget <= 0:
+        return None
+    act = table.srv_act
+    valid = table.valid & (table.cut >= s_lo)
+    least = np.where(valid, act, np.inf).min(axis=1)
+    if not np.all(np.isfinite(least)) or least.sum() > budget:
+        return None
+    valid = valid & (act + (least.sum() - least)[:, None] <= budget)
+    return valid, act / budget
+
+
+def memory_coupled_bound(inst: Instance, table: OptionTable, *,
+                         thetas: tuple[float, ...] = LAGRANGE_THETAS,
+                         alphas: tuple[float, ...] = (0.25, 0.5, 0.75), max_cases: int = 6,
+                         **kw) -> float:
+    """coupled_bound with the parallel server-memory constraint, by the shallowest cut.
+
+    Every plan's shallowest cut s lies in [min_cut, min_k deepest cut of k]; for a range of s,
+    memory_case gives a relaxation with one more resource, and the bound is the least over a
+    partition of the range. Best first: the range whose bound is least is split in two while
+    fewer than ``max_cases`` splits were made (a part's bound is at least its parent's, whose
+    range contains it). ``kw`` go to coupled_bound.
+    """
+    lo = int(table.cut[table.valid].min())
+    hi = int(np.where(table.valid, table.cut, -1).max(axis=1).min())
+
+    def bound(s_lo: int, s_hi: int) -> float:
+        case = memory_case(inst, table, s_lo, s_hi)
+        if case is None:
+            return math.inf
+        return coupled_bound(inst, table, thetas, valid=case[0], mem=case[1], alphas=alphas,
+                             **kw)
+
+    leaves = [(bound(lo, hi), lo, hi)]
+    for _ in range(max_cases):
+        leaves.sort()
+        val, s_lo, s_hi = leaves[0]
+        if s_lo == s_hi or not math.isfinite(val):
+            break
+        mid = (s_lo + s_hi) // 2
+        leaves[0:1] = [(max(val, bound(s_lo, mid)), s_lo, mid),
+                       (max(val, bound(mid + 1, s_hi)), mid + 1, s_hi)]
+    return min(v for v, _, _ in leaves)
+
+
+# --------------------------------------------------------------------------- sequential plans
+def sequential_bound(inst: Instance) -> float:
+    """The optimal total delay of sequential plans (vanilla split learning), exactly.
+
+    A sequential plan serves one device at a time with the whole band and server, so its total is
+    R(levels) x sum_k T_k(s_k, c_k) with T_k at b = B, phi = 1; server memory holds the weights
+    above the shallowest cut and one device's activations. For each shallowest cut s: every cut
+    is >= s and each device alone must fit beside srv_static[s] (separable); all such plans are
+    feasible. Then min (1 + eta D) C over per-device choices (D the mean distortion, C the sum of
+    delays) is attained at a vertex of the lower-left convex hull of the achievable (D, C): the
+    objective is quasi-concave and increasing. Those vertices are the minimisers of C + lam D
+    over lam >= 0, and the per-device hull walks merged by slope enumerate all of them.
+    ``math.inf`` if no sequential plan exists.
+    """
+    a = inst.arrays
+    k = inst.n_devices
+    levels = np.asarray(a.allowed_levels, dtype=int)
+    if len(levels) == 0:
+        return math.inf
+    cuts = np.asarray(a.cuts, dtype=int)
+    B = a.bandwidth
+    # (K, S, L) per-device delay alone with everything; inf where device memory fails
+    cost = np.stack([np.stack([device_delays(terms(a, np.full(k, s), np.full(k, c)),
+                                             np.full(k, B), np.ones(k)) for c in levels],
+                              axis=1) for s in cuts], axis=1)
+    fits = np.stack([device_memory(a, np.full(k, s)) <= a.memory * (1 + REL_TOL)
+                     for s in cuts], axis=1)
+    act = a.batch[:, None] * a.srv_act[cuts][None, :]
+    d = a.sample_weight[:, None] * a.delta[levels][None, :]  # (K, L)
+    best = math.inf
+    for s in cuts:
+        budget = a.server_memory * (1 + REL_TOL) - a.srv_static[s]
+        ok = fits & (cuts[None, :] >= s) & (act <= budget)
+        c = np.where(ok[:, :, None], cost, np.inf).min(axis=1)  # (K, L) best cut per level
+        if not np.isfinite(c).any(axis=1).all():
+            continue
+        best = min(best, _min_product(c, d, a.rounds, a.eta))
+    return best * (1.0 - 1e-12) if math.isfinite(best) else math.inf
+
+
+def _min_product(c: np.ndarray, d: np.ndarray, rounds: float, eta: float) -> float:
+    """min over one column per row of rounds (1 + eta sum d) x sum c (c inf: not allowed)."""
+    k, n_lev = c.shape
+    rows = np.arange(k)
+    # start: least c, ties to least d
+    cur = _argmin_tie(c, d)
+    D0, C0 = d[rows, cur].sum(), c[rows, cur].sum()
+    lam, dD, dC = [], [], []
+    for _ in range(n_lev):
+        dc = c - c[rows, cur][:, None]
+        dd = d[rows, cur][:, None] - d
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where((dd > 0) & np.isfinite(c), dc / dd, np.inf)
+        nxt = _argmin_tie(slope, d)
+        step = np.isfinite(slope[rows, nxt])
+        if not step.any():
+            break
+        lam.append(slope[rows, nxt][step])
+        dD.append(-dd[rows, nxt][step])
+        dC.append(dc[rows, nxt][step])
+        cur = np.where(step, nxt, cur)
+    if eta == 0 or not lam:
+        return float(rounds * (1 + eta * D0) * C0)
+    order = np.argsort(np.concatenate(lam), kind="stable")
+    D = D0 + np.concatenate([[0.0], np.cumsum(np.concatenate(dD)[order])])
+    C = C0 + np.concatenate([[0.0], np.cumsum(np.concatenate(dC)[order])])
+    return float((rounds * (1 + eta * D) * C).min())
+
+
+def _argmin_tie(key: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Per row the column of least key, ties broken to the least d."""
+    tie = key == key.min(axis=1, keepdims=True)
+    return np.where(tie, d, np.inf).argmin(axis=1)
+
+
+def lagrange_effort(n_options: int) -> dict:
+    """Resolution of the lagrangian bound for a table of ``n_options`` (device, option) entries.
+
+    Every setting gives a certified bound; finer ones are tighter and slower. The priced tests
+    (thetas) cost most, so large tables drop them and keep the server-share, band and memory
+    tests (the time stays within seconds at 10,000 devices).
+    """
+    if n_options <= 400:
+        return {"thetas": LAGRANGE_THETAS, "alphas": (0.25, 0.5, 0.75), "max_cases": 1,
+                "n_prices": 24, "max_points": 60, "k_ary": 8}
+    if n_options <= 4000:
+        return {"thetas": (0.2, 0.5, 0.8), "alphas": (0.25, 0.5, 0.75), "max_cases": 0,
+                "n_prices": 16, "max_points": 40, "k_ary": 8}
+    return {"thetas": (), "alphas": (0.25, 0.5, 0.75), "max_cases": 0, "n_prices": 12,
+            "max_points": 30, "k_ary": 8}
+
+
+def lower_bound(inst: Instance, *, method: str = "relaxation", time_limit: float = 10.0,
+                schedule: str = PARALLEL) -> float:
     """A certified lower bound on the total delay R x T of every feasible plan of ``inst``.
 
-    ``math.inf`` if no plan exists (every bound is then valid). ``time_limit`` (s) is used by
-    ``milp`` only; the others run to completion (they are a few vectorised bisections).
+    ``schedule`` names the plans bounded: ``parallel`` (default) or ``sequential`` (vanilla split
+    learning, one device at a time; every method then returns sequential_bound, the exact
+    optimum). ``math.inf`` if no plan exists (every bound is then valid). ``time_limit`` (s) is
+    used by ``milp`` only; the others run to completion (a few vectorised bisections).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if schedule not in (PARALLEL, SEQUENTIAL):
+        raise ValueError(f"schedule must be {PARALLEL!r} or {SEQUENTIAL!r}, got {schedule!r}")
+    if schedule == SEQUENTIAL:
+        return sequential_bound(inst)
     if infeasibility(inst) is not None:
         return math.inf
     table = option_table(inst)
     if method == "relaxation":
         return _table_bound(inst, table, ())
     if method == "lagrangian":
-        return coupled_bound(inst, table, LAGRANGE_THETAS)
+        return max(_table_bound(inst, table, ()),
+                   memory_coupled_bound(inst, table, **lagrange_effort(table.valid.size)))
     from .solvers.milp import solve_milp  # the solver imports this module
 
     res = solve_milp(inst, time_limit=time_limit)
@@ -441,18 +629,15 @@ def with_bound(result: Result, inst: Instance, bound: float | None = None, *,
                method: str = "relaxation", time_limit: float = 10.0) -> Result:
     """``result`` with a certified lower bound and its gap attached.
 
-    Uses ``bound`` if given, else computes ``lower_bound(inst, method=...)``; keeps the larger of
-    that and any bound the result already carries. gap = (total - bound) / total. Only for
-    parallel-schedule results (ValueError otherwise).
+    Uses ``bound`` if given (it must bound plans of the result's schedule), else computes
+    ``lower_bound(inst, method=..., schedule=result.schedule)``; keeps the larger of that and any
+    bound the result already carries. gap = (total - bound) / total.
     """
     if result.instance_sha256 not in (None, inst.sha256):
         raise ValueError(f"result is for instance {result.instance!r} with another hash")
-    if result.schedule != "parallel":
-        # a sequential plan holds one device's activations on the server at a time: the
-        # parallel-schedule bounds here do not bound it
-        raise ValueError(f"bounds are for the parallel schedule; result is {result.schedule!r}")
     if bound is None:
-        bound = lower_bound(inst, method=method, time_limit=time_limit)
+        bound = lower_bound(inst, method=method, time_limit=time_limit,
+                            schedule=result.schedule)
     if result.lower_bound_s is not None:
         bound = max(bound, result.lower_bound_s)
     total = result.total_delay_s

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from sftopt import load_instance
 from sftopt.cli import main
 
 from .conftest import ROOT
@@ -110,7 +111,12 @@ def test_every_parallel_plan_gets_a_certified_gap(tmp_path, capsys):
     assert plans["greedy"]["gap"] == pytest.approx(
         (plans["greedy"]["total_delay_s"] - best) / plans["greedy"]["total_delay_s"])
     assert plans["greedy"]["gap"] > 0.5  # greedy is far off on this instance
-    # parallel-schedule bounds say nothing about a sequential plan
-    assert plans["vanilla-sl"]["lower_bound_s"] is None
+    # a sequential plan gets the sequential optimum, not the (larger) parallel bound
+    from sftopt.bounds import sequential_bound
+
+    seq = plans["vanilla-sl"]
+    assert seq["lower_bound_s"] == pytest.approx(sequential_bound(load_instance(TINY)))
+    assert seq["lower_bound_s"] <= seq["total_delay_s"] * (1 + 1e-9)
+    assert seq["lower_bound_s"] != pytest.approx(best)
     assert main(["solve", TINY, "--bound", "none", "--no-simulate", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())["gap"] is None

@@ -18,11 +18,11 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "verify":
-        from .verify import verify
+        from .verifier import verify
 
         return verify
     if name == "simulate":
-        from .simulate import simulate
+        from .simulation import simulate
 
         return simulate
     raise AttributeError(f"module 'sftopt' has no attribute {name!r}")

@@ -66,10 +66,10 @@ COLUMNS = ["instance", "solver", "status", "total_s", "round_s", "rounds", "boun
 
 def _solve_one(inst, info, args, notes: list[str]):
     """Solve, simulate and verify one (instance, solver) pair: (table row, result or None)."""
-    from .simulate import simulate
+    from .simulation import simulate
     from .solvers import solve
     from .solvers.registry import SolverOptionError
-    from .verify import verify
+    from .verifier import verify
 
     row = {"instance": inst.name, "solver": info.name}
     opts = _parse_options(args.option)
@@ -217,7 +217,7 @@ def cmd_solvers(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .verify import verify
+    from .verifier import verify
 
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)
@@ -237,7 +237,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate
+    from .simulation import simulate
 
     inst = load_instance(args.instance)
     plan = load_plan(args.plan)

@@ -1,7 +1,7 @@
 """THE cost model of docs/model.md: delays, memory and bytes for a `split` plan (numpy, vectorised).
 
 Every solver, the simulator and the benchmark tables take their figures from here. The verifier
-(verify.py) is the deliberately independent second expression of the same model.
+(verifier.py) is the deliberately independent second expression of the same model.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from sftopt import load_instance, solve
-from sftopt.simulate import simulate
+from sftopt.simulation import simulate
 
 
 def test_no_fading_repeats_the_average_round(tiny):

@@ -11,7 +11,7 @@ import sftopt
 from sftopt import Status, load_instance, solve
 from sftopt.bounds import deepest_fitting_cuts
 from sftopt.cost import server_memory
-from sftopt.verify import verify
+from sftopt.verifier import verify
 
 TOL = 1e-5  # relative; milp runs at gap_tol 1e-5 here
 

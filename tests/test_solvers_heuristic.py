@@ -16,7 +16,7 @@ from sftopt import load_instance
 from sftopt.cost import evaluate, server_memory
 from sftopt.result import Status
 from sftopt.solvers.greedy_delay import PlanSpace
-from sftopt.verify import verify
+from sftopt.verifier import verify
 
 TINY = json.loads((Path(__file__).parents[1] / "data/instances/tiny-example.json").read_text())
 MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "no-compression", "equal-bandwidth",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sftopt import load_instance, solve
 from sftopt.generate import random_instance
 from sftopt.solvers.base import make_result
-from sftopt.verify import verify
+from sftopt.verifier import verify
 
 INST = load_instance(random_instance(4, model="gpt2-small", seed=3, memory_pressure=0.0,
                                      max_distortion=1.0))
@@ -97,3 +97,19 @@ def test_minimal_plan_from_another_tool(tiny, tmp_path):
     inst_path.write_text(json.dumps(tiny))
     plan_path.write_text(json.dumps(plan))
     assert main(["check", str(inst_path), str(plan_path)]) == 0
+
+
+def test_public_verify_and_simulate_stay_functions() -> None:
+    """`sftopt.verify` / `sftopt.simulate` load lazily; the modules are named otherwise
+    (verifier, simulation) so importing them cannot rebind the public names to modules."""
+    from pathlib import Path
+
+    import sftopt
+    import sftopt.simulation  # noqa: F401
+    import sftopt.verifier  # noqa: F401
+
+    inst = load_instance(Path(__file__).parents[1] / "data/instances/tiny-example.json")
+    res = solve(inst, "greedy")
+    for _ in range(2):  # the second access used to find the submodule
+        assert sftopt.verify(inst, res).ok
+        assert callable(sftopt.simulate)

@@ -32,7 +32,7 @@ from sftopt.generate import random_instance
 from sftopt.instance import Instance
 from sftopt.result import versions
 from sftopt.solvers import solvers as registered_solvers
-from sftopt.verify import verify
+from sftopt.verifier import verify
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent

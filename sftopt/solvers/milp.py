@@ -10,20 +10,28 @@ Model (per device k, option o = admissible non-dominated (cut, level), bounds.op
 The perspective of a linear under-estimator is linear, and at x_ko = 0 it forces nothing, so the
 MILP is a relaxation of the MINLP: its optimum (and HiGHS's dual bound) is a LOWER bound.
 
+Tangent points are per option (band / share fractions geometric in [1/(4K), 1], the
+incumbent's, the option's least need). Least-need rows beta_ko >= bmin_ko x_ko and
+phi_ko >= smin_ko x_ko (certified lower estimates of what the option needs to finish within
+T_hi) are valid for every plan with T <= T_hi.
+
 Objective R x T, exactly at integer points: R = rounds (1 + eta sum_k w_k sum_c delta_c y_kc),
 y_kc = sum of x_ko over options with level c. Each product y_kc T is a variable z_kc with
 z_kc >= T - T_hi (1 - y_kc), z_kc >= T_lo y_kc, z_kc >= 0 (McCormick; exact for binary y and
-T in [T_lo, T_hi]). T_lo is the certified round-delay bound of bounds.round_delay_bound, T_hi =
-incumbent total / R_min: the optimal plan's T lies in [T_lo, T_hi], so restricting T keeps the
-MILP a relaxation of the set that contains the optimum and the bound stays valid.
+T in [T_lo, T_hi]). T_hi = incumbent total / R_min; T_lo = max(certified round-delay bound,
+lb / R_max) with lb the best bound so far and R_max the largest R of the reduced options (a plan
+better than the incumbent has R x T >= lb and R <= R_max). The optimal plan's T lies in
+[T_lo, T_hi], so restricting T keeps the MILP a relaxation of the set that contains the
+optimum and the bound stays valid.
 
 Before each MILP, options that cannot appear in a plan at least as good as the incumbent are
 dropped (resource tests at T_hi, and R x T_lo <= incumbent), which keeps the bound valid.
-Loop: solve the MILP (warm-started with the incumbent); its (cut, level) choice, with shares
-from the exact allocator, is a feasible plan (upper bound); add tangents at the MILP's and the
-allocator's bands and shares; repeat until the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or
-``time_limit``. The reported bound is HiGHS's dual bound x (1 - 1e-6), a margin for the LP
-feasibility tolerance (1e-7, scaled).
+LP rounds first: the LP relaxation, tangents at its perspective points (beta/x, phi/x), T_lo
+raised from its value, until it stalls. Then the loop: solve the MILP (warm-started with the
+incumbent); its (cut, level) choice, with shares from the exact allocator, is a feasible plan
+(upper bound); add tangents at the MILP's and the allocator's bands and shares; repeat until
+the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. The reported bound is HiGHS's
+dual bound (or LP value) x (1 - 1e-6), a margin for the LP feasibility tolerance (1e-7, scaled).
 """
 
 from __future__ import annotations
@@ -55,23 +63,86 @@ from .registry import register
 _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility tolerances
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
+_X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
 
 
 @dataclass
 class _Points:
-    """Tangent points per device: band fractions beta0 and server shares p0."""
+    """Tangent points per option (device k, option column o): band fractions b/B, shares."""
 
-    band: list[list[float]]
-    share: list[list[float]]
+    band: dict[tuple[int, int], list[float]] = field(default_factory=dict)
+    share: dict[tuple[int, int], list[float]] = field(default_factory=dict)
 
-    def add(self, k: int, beta: float, share: float) -> int:
-        added = 0
-        for pts, v in ((self.band[k], beta), (self.share[k], share)):
+    def add(self, k: int, o: int, beta: float, share: float) -> list[tuple[int, int, int, float]]:
+        """Record the points; returns the new ones as (k, o, kind, value), kind 0 band, 1 share."""
+        new = []
+        for kind, pts, v in ((0, self.band.setdefault((k, o), []), beta),
+                             (1, self.share.setdefault((k, o), []), share)):
+            if not math.isfinite(v):
+                continue
             v = float(min(max(v, 1e-7), 1.0))
             if all(abs(v - q) > _NEAR * q for q in pts):
                 pts.append(v)
-                added += 1
-        return added
+                new.append((k, o, kind, v))
+        return new
+
+    def all(self) -> list[tuple[int, int, int, float]]:
+        return [(k, o, kind, v) for kind, d in enumerate((self.band, self.share))
+                for (k, o), vs in d.items() for v in vs]
+
+
+def _option_terms(table: OptionTable, kk: np.ndarray, oo: np.ndarray) -> Terms:
+    t = table.terms
+    return Terms(t.compute[kk, oo], t.up_bits[kk, oo], t.down_bits[kk, oo],
+                 t.server_work[kk, oo], t.snr_ul[kk, 0], t.snr_dl[kk, 0])
+
+
+def _band_below(t: Terms, slack: np.ndarray, B: float, iters: int = 50) -> np.ndarray:
+    """Certified LOWER estimate of the least band (Hz) with comm delay <= slack: bisection in
+    log b keeping the end that is still too slow (0 where even B x 1e-12 suffices, inf where
+    even B is too slow)."""
+    talks = (t.up_bits > 0) | (t.down_bits > 0)
+    lo = np.full(np.shape(slack), math.log(B * 1e-12))
+    hi = np.full(np.shape(slack), math.log(B))
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        ok = comm_delay(t, np.exp(mid)) <= slack
+        lo = np.where(ok, lo, mid)
+        hi = np.where(ok, mid, hi)
+    out = np.where(comm_delay(t, np.exp(lo)) <= slack, 0.0, np.exp(lo))
+    out = np.where(comm_delay(t, np.full(np.shape(slack), B)) > slack, np.inf, out)
+    return np.where(talks, out, np.where(slack >= 0, 0.0, np.inf))
+
+
+def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per option the least band fraction and server share any plan with round delay <= T_hi
+    gives it (the other resource whole): certified lower estimates, so beta >= beta_min x and
+    phi >= phi_min x are valid for every such plan."""
+    slack = T_hi - t.compute
+    band = _band_below(t, slack - t.server_work, B) / B
+    rest = slack - comm_delay(t, np.full(np.shape(slack), B))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(t.server_work > 0, t.server_work / rest, 0.0)
+    share = np.where((t.server_work > 0) & (rest <= 0), np.inf, share)
+    # a hair below: the bisection and the division are exact to rounding only
+    return band * (1 - 1e-9), share * (1 - 1e-9)
+
+
+def _initial_points(table: OptionTable, T_hi: float, B: float, n: int) -> _Points:
+    """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), and the
+    option's least band and share at round delay T_hi (where the least-need rows bind)."""
+    points = _Points()
+    K = table.valid.shape[0]
+    kk, oo = np.nonzero(table.valid)
+    bmin, smin = _least_needs(_option_terms(table, kk, oo), T_hi, B)
+    grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
+    for p in range(len(kk)):
+        k, o = int(kk[p]), int(oo[p])
+        for v in grid:
+            points.add(k, o, float(v), float(v))
+        points.add(k, o, float(bmin[p]) if bmin[p] > 0 else math.nan,
+                   float(smin[p]) if smin[p] > 0 else math.nan)
+    return points
 
 
 @dataclass
@@ -113,6 +184,8 @@ class _Model:
         self.K = inst.n_devices
         self.kk, self.oo = np.nonzero(table.valid)  # option p = (kk[p], oo[p])
         self.P = len(self.kk)
+        self.col_of = {(int(k), int(o)): p for p, (k, o) in enumerate(zip(self.kk, self.oo,
+                                                                          strict=True))}
         t = table.terms
         self.C = t.compute[self.kk, self.oo] / tau
         self.S = t.server_work[self.kk, self.oo] / tau
@@ -133,16 +206,59 @@ class _Model:
         self.nU = len(self.stage_mem) if self.memory_rows else 0
         self.ncol = self.U + self.nU
         self.rows: list[tuple[float, float, list[int], list[float]]] = []
-
-    def option_terms(self, k: int) -> Terms:
-        t, o = self.table.terms, np.flatnonzero(self.table.valid[k])
-        return Terms(t.compute[k, o], t.up_bits[k, o], t.down_bits[k, o], t.server_work[k, o],
-                     t.snr_ul[k], t.snr_dl[k])
+        self.lo_rows: list[tuple[int, list[int]]] = []  # rows z >= T_lo y: (row, y columns)
 
     def row(self, lo: float, hi: float, idx: list[int], val: list[float]) -> None:
         self.rows.append((lo, hi, idx, val))
 
-    def build(self, points: _Points, T_lo: float, T_hi: float) -> highspy.Highs:
+    def tangent_rows(self, pts: list[tuple[int, int, int, float]]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows (3 entries each, lower 0, upper inf) of the tangents at ``pts``, vectorised:
+        (column index (R, 3), value (R, 3), keep mask). Options not in the model are skipped."""
+        B, tau = self.inst.arrays.bandwidth, self.tau
+        ps = np.array([self.col_of.get((k, o), -1) for k, o, _, _ in pts], dtype=int)
+        kind = np.array([q[2] for q in pts], dtype=int)
+        v = np.array([q[3] for q in pts], dtype=float)
+        keep = ps >= 0
+        ps, kind, v = ps[keep], kind[keep], v[keep]
+        kk, oo = self.kk[ps], self.oo[ps]
+        t = self.table.terms
+        tp = Terms(t.compute[kk, oo], t.up_bits[kk, oo], t.down_bits[kk, oo],
+                   t.server_work[kk, oo], t.snr_ul[kk, 0], t.snr_dl[kk, 0])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d = comm_delay(tp, v * B) / tau
+            g = comm_slope(tp, v * B) * B / tau  # d tc / d beta, negative
+            const = d - g * v
+            s = self.S[ps]
+            band = (kind == 0) & self.talks[ps] & (np.maximum(abs(const), abs(g)) <= _MAX_COEF)
+            share = (kind == 1) & (s > 0) & (s / v**2 <= _MAX_COEF)
+            idx = np.where(kind[:, None] == 0,
+                           np.stack([self.TC + ps, self.X + ps, self.BB + ps], axis=1),
+                           np.stack([self.TS + ps, self.X + ps, self.PH + ps], axis=1))
+            val = np.where(kind[:, None] == 0,
+                           np.stack([np.ones_like(v), -const, -g], axis=1),
+                           np.stack([np.ones_like(v), -2.0 * s / v, s / v**2], axis=1))
+        ok = band | share
+        return idx[ok], val[ok], ok
+
+    def add_tangents(self, h: highspy.Highs, pts: list[tuple[int, int, int, float]]) -> int:
+        idx, val, _ = self.tangent_rows(pts)
+        n = len(idx)
+        if n:
+            h.addRows(n, np.zeros(n), np.full(n, highspy.kHighsInf), 3 * n,
+                      np.arange(0, 3 * n, 3, dtype=np.int32), idx.ravel().astype(np.int32),
+                      val.ravel().astype(float))
+        return n
+
+    def set_T_lo(self, h: highspy.Highs, T_lo: float, T_hi: float) -> None:
+        """Raise the lower bound of T (scaled) in a built model: column bound and McCormick."""
+        h.changeColBounds(self.T, T_lo, T_hi)
+        for r, ys in self.lo_rows:
+            for c in ys:
+                h.changeCoeff(r, c, -T_lo)
+
+    def build(self, points: _Points, T_lo: float, T_hi: float, *,
+              relax: bool = False) -> highspy.Highs:
         a, P, inf = self.inst.arrays, self.P, highspy.kHighsInf
         lower = np.zeros(self.ncol)
         upper = np.full(self.ncol, inf)
@@ -155,7 +271,7 @@ class _Model:
         cost[self.T] = 1.0
         for j, (k, c) in enumerate(self.zkc):
             cost[self.Z + j] = a.eta * a.sample_weight[k] * a.delta[c]
-        self.rows = []
+        self.rows, self.lo_rows = [], []
         first = np.searchsorted(self.kk, np.arange(self.K))
         last = np.searchsorted(self.kk, np.arange(self.K), side="right")
         for k in range(self.K):
@@ -166,16 +282,23 @@ class _Model:
                 self.TS + p for p in ps]
             val = [1.0] + [-float(self.C[p]) for p in ps] + [-1.0] * (2 * len(ps))
             self.row(0.0, inf, idx, val)
-            self._tangents(k, ps, points)
+        # least needs at round delay T_hi (T <= T_hi in this model): beta >= bmin x, ...
+        bmin, smin = _least_needs(_option_terms(self.table, self.kk, self.oo),
+                                  T_hi * self.tau, a.bandwidth)
         for p in range(P):
             self.row(-inf, 0.0, [self.BB + p, self.X + p], [1.0, -1.0])
             self.row(-inf, 0.0, [self.PH + p, self.X + p], [1.0, -1.0])
+            if bmin[p] > 0:
+                self.row(0.0, inf, [self.BB + p, self.X + p], [1.0, -float(min(bmin[p], 2.0))])
+            if smin[p] > 0:
+                self.row(0.0, inf, [self.PH + p, self.X + p], [1.0, -float(min(smin[p], 2.0))])
         self.row(-inf, 1.0, [self.BB + p for p in range(P)], [1.0] * P)
         self.row(-inf, 1.0, [self.PH + p for p in range(P)], [1.0] * P)
         for j, (k, c) in enumerate(self.zkc):
             ys = [self.X + p for p in range(first[k], last[k]) if self.lev[p] == c]
             # z >= T - T_hi (1 - y)  and  z >= T_lo y
             self.row(-T_hi, inf, [self.Z + j, self.T] + ys, [1.0, -1.0] + [-T_hi] * len(ys))
+            self.lo_rows.append((len(self.rows), ys))
             self.row(0.0, inf, [self.Z + j] + ys, [1.0] + [-T_lo] * len(ys))
         if self.memory_rows:
             self._memory(first, last)
@@ -192,8 +315,10 @@ class _Model:
                   np.array([r[1] for r in self.rows]), len(index),
                   np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
                   np.array(value, dtype=float))
-        h.changeColsIntegrality(P, np.arange(P, dtype=np.int32),
-                                np.full(P, highspy.HighsVarType.kInteger, dtype=np.uint8))
+        self.add_tangents(h, points.all())
+        if not relax:
+            h.changeColsIntegrality(P, np.arange(P, dtype=np.int32),
+                                    np.full(P, highspy.HighsVarType.kInteger, dtype=np.uint8))
         return h
 
     def start(self, plan: _Plan) -> np.ndarray:
@@ -203,13 +328,13 @@ class _Model:
         chosen = np.flatnonzero(self.oo == plan.choice[self.kk])
         col[self.X + chosen] = 1.0
         delays = np.zeros(self.K)
+        t = self.table.terms
         for p in chosen:
-            k = int(self.kk[p])
-            t = self.option_terms(k)
-            j = int(np.flatnonzero(np.flatnonzero(self.table.valid[k]) == self.oo[p])[0])
-            tk = Terms(t.compute[j:j + 1], t.up_bits[j:j + 1], t.down_bits[j:j + 1],
-                       t.server_work[j:j + 1], t.snr_ul, t.snr_dl)
+            k, o = int(self.kk[p]), int(self.oo[p])
             if self.talks[p]:
+                tk = Terms(t.compute[k, o:o + 1], t.up_bits[k, o:o + 1],
+                           t.down_bits[k, o:o + 1], t.server_work[k, o:o + 1],
+                           t.snr_ul[k], t.snr_dl[k])
                 col[self.BB + p] = plan.band[k] / B
                 col[self.TC + p] = comm_delay(tk, plan.band[k:k + 1])[0] / self.tau
             if self.S[p] > 0:
@@ -224,26 +349,16 @@ class _Model:
             col[self.U + i] = float((plan.cuts < i).any())
         return col
 
-    def _tangents(self, k: int, ps: list[int], points: _Points) -> None:
-        B, tau = self.inst.arrays.bandwidth, self.tau
-        t = self.option_terms(k)
-        for beta in points.band[k]:
-            b0 = np.full(len(ps), beta * B)
-            d = comm_delay(t, b0) / tau
-            g = comm_slope(t, b0) * B / tau  # d tc / d beta, negative
-            const = d - g * beta
-            for j, p in enumerate(ps):
-                if not self.talks[p] or max(abs(const[j]), abs(g[j])) > _MAX_COEF:
-                    continue
-                self.row(0.0, highspy.kHighsInf, [self.TC + p, self.X + p, self.BB + p],
-                         [1.0, -float(const[j]), -float(g[j])])
-        for p0 in points.share[k]:
-            for p in ps:
-                s = float(self.S[p])
-                if s <= 0 or s / p0**2 > _MAX_COEF:
-                    continue
-                self.row(0.0, highspy.kHighsInf, [self.TS + p, self.X + p, self.PH + p],
-                         [1.0, -2.0 * s / p0, s / p0**2])
+    def perspective_points(self, sol: np.ndarray, x_min: float
+                           ) -> list[tuple[int, int, float, float]]:
+        """(k, o, b/B, phi) of every option used above x_min: its band and share per unit x,
+        the points where the perspective under-estimates the most."""
+        x = sol[self.X:self.X + self.P]
+        out = []
+        for p in np.flatnonzero(x > x_min):
+            out.append((int(self.kk[p]), int(self.oo[p]), float(sol[self.BB + p] / x[p]),
+                        float(sol[self.PH + p] / x[p])))
+        return out
 
     def _memory(self, first: np.ndarray, last: np.ndarray) -> None:
         a, tb = self.inst.arrays, self.table
@@ -329,18 +444,28 @@ def _seed(inst: Instance, table: OptionTable, plan: _Plan, name: str, time_limit
         plan.notes.append(f"incumbent from {name}")
 
 
+def _r_max(inst: Instance, table: OptionTable) -> float:
+    """R with every device at its most distorting valid option."""
+    a = inst.arrays
+    wd = np.where(table.valid, a.sample_weight[:, None] * table.delta, -np.inf).max(axis=1)
+    return float(a.rounds * (1.0 + a.eta * wd.sum()))
+
+
 @register("milp", exact=True, bound=True, needs=("highspy",),
           description="HiGHS branch-and-bound on tangent outer approximations (Kelley loop)")
 def solve_milp(instance: Instance, *, time_limit: float = 60.0, gap_tol: float = 1e-4,
-               max_iter: int = 30, cuts_per_device: int = 6, threads: int = 1,
-               seed: int = 0, incumbent: str | None = "greedy-delay") -> Result:
+               max_iter: int = 30, cuts_per_device: int = 6, lp_rounds: int = 40,
+               threads: int = 1, seed: int = 0,
+               incumbent: str | None = "greedy-delay,alm") -> Result:
     """Optimal plan to a relative gap ``gap_tol`` with a certified lower bound.
 
-    ``cuts_per_device`` initial tangent points per device for band and share (geometric between
-    1/(4K) and 1, more are added at every iterate); ``threads`` and ``seed`` go to HiGHS;
-    ``incumbent`` names a registered solver whose plan seeds the upper bound (None: own
-    starting plans only). A good incumbent shrinks T_hi, which removes options and tightens
-    the McCormick rows.
+    ``cuts_per_device`` initial tangent points per option for band and share (where its comm
+    and server times are geometric fractions of the incumbent's round delay; more are added at
+    every iterate); ``lp_rounds`` the most LP-relaxation rounds of tangent refinement before
+    the first MILP; ``threads`` and ``seed`` go to HiGHS; ``incumbent`` names a registered
+    solver whose plan seeds the upper bound, or several separated by commas (the best plan is
+    kept; None: own starting plans only). A good incumbent
+    shrinks T_hi, which removes options and tightens the McCormick rows.
     """
     start = time.perf_counter()
     why = infeasibility(instance)
@@ -357,20 +482,91 @@ def solve_milp(instance: Instance, *, time_limit: float = 60.0, gap_tol: float =
     plan = _Plan()
     rel_tol = min(1e-9, gap_tol * 1e-3)
     _initial_plan(instance, table, plan, rel_tol)
-    if incumbent is not None:
-        _seed(instance, table, plan, incumbent, time_limit, rel_tol)
+    names = [n.strip() for n in (incumbent or "").split(",") if n.strip()]
+    for name in names:  # the seed solvers share a fifth of the time limit
+        _seed(instance, table, plan, name, time_limit / max(len(names), 1), rel_tol)
     if plan.cuts is None:
         return infeasible_result(instance, "milp: no initial plan has a finite delay")
     tau = T_lo
-    n0 = max(cuts_per_device, 1)
-    grid = list(np.geomspace(1.0 / (4 * K), 1.0, n0)) if n0 > 1 else [1.0 / K]
-    points = _Points([list(grid) for _ in range(K)], [list(grid) for _ in range(K)])
-    for k in range(K):
-        points.add(k, plan.band[k] / a.bandwidth, plan.share[k])
+    points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device)
+
+    def incumbent_points() -> list[tuple[int, int, int, float]]:
+        # the incumbent's band and share of device k: a good operating point for all its options
+        new = []
+        for k, o in zip(*np.nonzero(table.valid), strict=True):
+            new += points.add(int(k), int(o), plan.band[k] / a.bandwidth, plan.share[k])
+        return new
+
+    incumbent_points()
+
+    def gap() -> float:
+        return (plan.total - lb) / plan.total
+
+    def raise_T_lo(red: OptionTable) -> float:
+        # every plan has R x T >= lb, and a plan better than the incumbent uses options of
+        # `red` only, so its R <= R_max(red): T >= lb / R_max(red)
+        return max(T_lo, lb / _r_max(instance, red) * (1 - 1e-9))
+
+    def use(model: _Model, sol: np.ndarray, x_min: float) -> list[tuple[int, int, int, float]]:
+        """Perspective points of the solution, and its rounding allocated exactly."""
+        new = []
+        for k, o, b, s in model.perspective_points(sol, x_min):
+            new += points.add(k, o, b, s)
+        x = sol[:model.P]
+        choice = np.zeros(K, dtype=int)
+        best_x = np.full(K, -1.0)
+        for p in range(model.P):
+            k = model.kk[p]
+            if x[p] > best_x[k]:
+                best_x[k], choice[k] = x[p], model.oo[p]
+        before = plan.total
+        got = _allocate(instance, table, choice, plan, rel_tol)
+        if got is not None:
+            for k in range(K):
+                new += points.add(k, int(choice[k]), got[0][k], got[1][k])
+        if plan.total < before:
+            new += incumbent_points()
+        return new
+
+    # LP rounds: tangents at the LP's perspective points until its bound stalls (cheap: the
+    # simplex restarts from the last basis); each bound also raises T_lo
+    lp_done = 0
+    red = _reduce(instance, table, plan, r_min, T_lo)
+    T_lo = raise_T_lo(red)
+    model = _Model(instance, red, tau)
+    T_hi = plan.total / r_min / tau * (1 + 1e-7)
+    h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau), relax=True)
+    prev = -math.inf
+    while lp_done < lp_rounds and gap() > gap_tol:
+        remaining = time_limit / 4 - (time.perf_counter() - start)
+        if remaining <= 0:
+            break
+        h.setOptionValue("time_limit", float(remaining))
+        h.run()
+        lp_done += 1
+        ms = h.getModelStatus()
+        if ms == highspy.HighsModelStatus.kInfeasible:
+            lb = max(lb, plan.total * (1 - _SAFETY))
+            break
+        if ms != highspy.HighsModelStatus.kOptimal:
+            break
+        val = a.rounds * tau * h.getInfo().objective_function_value
+        lb = max(lb, val * (1 - _SAFETY))
+        new = use(model, np.asarray(h.getSolution().col_value), _X_MIN)
+        if val - prev <= 5e-5 * abs(val) or not new:
+            break
+        prev = val
+        T_new = raise_T_lo(red)
+        if T_new > T_lo * (1 + 1e-6):
+            T_lo = T_new
+            model.set_T_lo(h, T_lo / tau, max(T_hi, T_lo / tau))
+        model.add_tangents(h, new)
+    del h
+
     status, it, reason = Status.FEASIBLE, 0, f"max_iter {max_iter} reached"
     shrink = 1.0
     for it in range(1, max_iter + 1):
-        if (plan.total - lb) / plan.total <= gap_tol:
+        if gap() <= gap_tol:
             status, reason = Status.OPTIMAL, "gap closed"
             break
         remaining = time_limit - (time.perf_counter() - start)
@@ -378,11 +574,12 @@ def solve_milp(instance: Instance, *, time_limit: float = 60.0, gap_tol: float =
             status, reason = Status.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
             break
         T_hi = plan.total / r_min / tau * (1 + 1e-7)
-        model = _Model(instance, _reduce(instance, table, plan, r_min, T_lo), tau)
-        h = model.build(points, 1.0, max(T_hi, 1.0))
+        red = _reduce(instance, table, plan, r_min, T_lo)
+        T_lo = raise_T_lo(red)
+        model = _Model(instance, red, tau)
+        h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau))
         # early iterations need only a rough MILP optimum: its dual bound is valid anyway
-        cur_gap = (plan.total - lb) / plan.total
-        mip_gap = max(gap_tol / 4, min(cur_gap / 10, 1e-2) * shrink)
+        mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
         for opt, v in (("time_limit", float(remaining)), ("mip_rel_gap", mip_gap),
                        ("threads", int(threads)), ("random_seed", int(seed))):
             h.setOptionValue(opt, v)
@@ -406,31 +603,15 @@ def solve_milp(instance: Instance, *, time_limit: float = 60.0, gap_tol: float =
                 break
             plan.notes.append(f"iteration {it}: HiGHS {h.modelStatusToString(ms)}")
             break
-        sol = np.asarray(h.getSolution().col_value)
-        x = sol[:model.P]
-        choice = np.zeros(K, dtype=int)
-        best_x = np.full(K, -1.0)
-        for p in range(model.P):
-            k = model.kk[p]
-            if x[p] > best_x[k]:
-                best_x[k], choice[k] = x[p], model.oo[p]
-        new = 0
-        for p in range(model.P):
-            if x[p] > 0.5:
-                new += points.add(int(model.kk[p]), sol[model.BB + p], sol[model.PH + p])
-        got = _allocate(instance, table, choice, plan, rel_tol)
-        if got is not None:
-            for k in range(K):
-                new += points.add(k, got[0][k], got[1][k])
-        if new == 0 and (plan.total - lb) / plan.total > gap_tol:
+        new = use(model, np.asarray(h.getSolution().col_value), 0.5)
+        if not new and gap() > gap_tol:
             if mip_gap <= gap_tol / 4:
                 reason = "no new tangent points (MIP tolerance limits the gap)"
                 break
             shrink *= 0.1  # the loose MILP returned known points: solve it tighter next
-    if (plan.total - lb) / plan.total <= gap_tol:
+    if gap() <= gap_tol:
         status, reason = Status.OPTIMAL, "gap closed"
-    gap = (plan.total - lb) / plan.total
-    msg = f"{reason}; {it} MILP iteration(s), gap {gap:.3g}"
+    msg = f"{reason}; {lp_done} LP round(s), {it} MILP iteration(s), gap {gap():.3g}"
     if plan.notes:
         msg += "; " + "; ".join(plan.notes)
     return make_result(instance, plan.cuts, plan.levels, plan.band, plan.share, status=status,

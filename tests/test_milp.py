@@ -1,0 +1,72 @@
+"""`milp` internals: the least-need rows, the LP rounds and the raised T_lo keep the bound valid."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from sftopt import Status, solve
+from sftopt.allocation import exact_allocation
+from sftopt.bounds import option_table
+from sftopt.cost import comm_delay, device_delays, server_memory
+from sftopt.solvers.milp import _least_needs, _option_terms
+
+from .test_solvers_exact import CASES, _check_plan, tiny_instance
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_least_needs_are_below_every_plan(seed):
+    """For every option choice, each device's exact band and share at the allocated round
+    delay T are at least the least needs computed for T (the rows beta >= bmin x, phi >= smin x
+    cut off no plan with round delay <= T_hi)."""
+    inst = tiny_instance(seed, n_devices=2 + seed % 2, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    B = inst.arrays.bandwidth
+    K = inst.n_devices
+    opts = [np.flatnonzero(table.valid[k]) for k in range(K)]
+    for choice in itertools.islice(itertools.product(*opts), 60):
+        choice = np.array(choice)
+        alloc = exact_allocation(table.gather(choice), B)
+        if not np.isfinite(alloc.round_delay):
+            continue
+        T = alloc.round_delay
+        # the plan's own delays, and the needs at T (and at a larger T_hi: still below)
+        t = _option_terms(table, np.arange(K), choice)
+        assert device_delays(t, alloc.bandwidth, alloc.share).max() <= T * (1 + 1e-12)
+        for T_hi in (T, 1.5 * T):
+            bmin, smin = _least_needs(t, T_hi, B)
+            assert np.all(alloc.bandwidth / B >= bmin - 1e-12)
+            assert np.all(alloc.share >= smin - 1e-12)
+        # at T itself the needs are tight for a device with nothing else to share
+        assert np.all(comm_delay(t, np.full(K, B)) <= T * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"seed{c['seed']}")
+@pytest.mark.parametrize("lp_rounds", [0, 3, 40])
+def test_lp_rounds_keep_bound_valid(case, lp_rounds):
+    inst = tiny_instance(**case)
+    opt = solve(inst, "exhaustive").total_delay_s
+    # one MILP only (and a loose gap): the bound must still not exceed the optimum
+    m = solve(inst, "milp", max_iter=1, gap_tol=0.0, lp_rounds=lp_rounds, cuts_per_device=2)
+    _check_plan(inst, m)
+    assert m.lower_bound_s <= opt * (1 + 1e-9)
+    assert m.total_delay_s >= opt * (1 - 1e-9)
+    full = solve(inst, "milp", gap_tol=1e-5, time_limit=20, lp_rounds=lp_rounds)
+    _check_plan(inst, full)
+    assert full.status == Status.OPTIMAL, full.message
+    assert full.total_delay_s == pytest.approx(opt, rel=1e-5)
+    assert full.lower_bound_s <= opt * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_server_memory_pressure_bound_valid(seed):
+    """With the server memory squeezed, the min-cut rows and the raised T_lo stay valid."""
+    inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3, server_pressure=0.8)
+    ref = solve(inst, "exhaustive")
+    m = solve(inst, "milp", gap_tol=1e-5, time_limit=20)
+    _check_plan(inst, m)
+    assert server_memory(inst, m.cuts) <= inst.arrays.server_memory * (1 + 1e-9)
+    assert m.lower_bound_s <= ref.total_delay_s * (1 + 1e-9)
+    assert m.total_delay_s == pytest.approx(ref.total_delay_s, rel=1e-5)

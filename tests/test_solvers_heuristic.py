@@ -232,3 +232,20 @@ def test_batched_search_on_a_large_fleet() -> None:
     res = sftopt.solve(inst, "greedy-delay")
     assert res.total_delay_s == pytest.approx(val, rel=1e-9)
     assert verify(inst, res).ok
+
+
+@pytest.mark.parametrize("method", ["greedy-delay", "alm"])
+def test_floor_lifts_escape_the_shallowest_cut(method: str) -> None:
+    """On `default` (server memory binds through the weights above the shallowest cut) single
+    and pair moves stop short; lifting the floor finds a strictly better plan, and `lifts=0`
+    turns it off (the option is used)."""
+    inst = load_instance(Path(__file__).parents[1] / "data/instances/default.json")
+    off = sftopt.solve(inst, method, lifts=0)
+    on = sftopt.solve(inst, method)
+    assert "0 floor lift(s)" in off.message and "0 floor lift(s)" not in on.message
+    assert on.total_delay_s < off.total_delay_s * (1 - 1e-3)
+    assert verify(inst, on).ok
+    # a lift is a local search from a perturbed plan: the result is still a local optimum
+    sp = PlanSpace(inst)
+    plan = np.array([sp.option(d.cut, d.level) for d in on.devices])
+    assert sp.local_search(plan)[1] == pytest.approx(on.total_delay_s, rel=1e-9)

@@ -34,7 +34,7 @@ from ..cost import Terms
 from ..instance import Instance
 from ..result import Result
 from .base import infeasible_result
-from .greedy_delay import PlanSpace, deadline_of
+from .greedy_delay import PlanSpace, deadline_of, default_lifts
 from .registry import register
 
 
@@ -107,16 +107,20 @@ class _Relaxed:
 
 
 @register("alm", description="augmented Lagrangian on the relaxed plan (exact allocator "
-                             "inside), rounding, memory repair, local-search polish")
+                             "inside), rounding, memory repair, local-search polish and "
+                             "shallowest-cut lifts")
 def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
               tol: float = 1e-6, rho: float = 10.0, samples: int | None = None, seed: int = 0,
-              polish: bool = True, time_limit: float | None = None) -> Result:
+              polish: bool = True, lifts: int | None = None,
+              time_limit: float | None = None) -> Result:
     """Augmented Lagrangian method on the relaxation (``max_iter`` multiplier updates of
     ``inner_iter`` projected-gradient steps each, stopping when the memory violation is below
     ``tol`` and the relaxed objective moves less than ``tol`` relative), then rounding
     (argmax and ``samples`` draws with ``seed``; default 16, fewer from 100 devices on:
     max(2, 1600 / K), since every draw costs a memory repair and large fleets' draws differ
-    little in quality), repair and, if ``polish``, local search."""
+    little in quality), repair and, if ``polish``, local search and floor lifts
+    (`PlanSpace.lift_floor`, ``lifts`` floors tried each time, default 3 below 100 devices,
+    else 0: none)."""
     start = time.perf_counter()
     deadline = deadline_of(time_limit)
     sp = PlanSpace(instance)
@@ -213,11 +217,15 @@ def solve_alm(instance: Instance, *, max_iter: int = 20, inner_iter: int = 30,
                                            "could be repaired to fit the server")
     relaxed_val = rel.rounds(x) * al.round_delay
     moves = 0
+    kept = 0
     if polish:
         best, best_val, moves = sp.local_search(best, deadline=deadline)
+        best, best_val, kept = sp.lift_floor(
+            best, best_val, deadline=deadline,
+            lifts=default_lifts(sp.K) if lifts is None else lifts)
     _, final = sp.evaluate(best)
     msg = (f"ALM: {steps} projected-gradient steps, relaxed R x T = {relaxed_val:.6g} s "
            f"(memory violation {max(g, 0.0):.2g}), rounded to {len(seen)} plan(s)"
-           + (f", {moves} polish moves" if polish else "")
+           + (f", {moves} polish moves, {kept} floor lift(s)" if polish else "")
            + f", {time.perf_counter() - start:.2f} s")
     return sp.result(best, final, iterations=steps, message=msg)

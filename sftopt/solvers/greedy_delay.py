@@ -309,6 +309,45 @@ class PlanSpace:
         self.last = (plan, val, al)
         return plan, val, moves
 
+    def lift_floor(self, plan: np.ndarray, val: float, *, alloc: AllocFn = exact_allocation,
+                   deadline: float = np.inf, lifts: int = 3) -> tuple[np.ndarray, float, int]:
+        """Iterated local search on the shallowest cut, the one discrete choice that couples
+        every device (the server holds the weights above it): every device below a higher
+        floor moves to its shallowest fitting cut at or above it (same level), the server
+        memory is repaired and a local search follows; the first of the next ``lifts`` floors
+        that ends better is kept, and lifting repeats from there. Single and pair moves cannot
+        make this move when several devices sit at the floor. Returns (plan, value, lifts
+        kept)."""
+        kept = 0
+        while time.perf_counter() < deadline and np.isfinite(val):
+            cuts = self.cuts(plan)
+            better = False
+            for floor in np.unique(self.a.cuts[self.a.cuts > cuts.min()])[:lifts]:
+                if time.perf_counter() >= deadline:
+                    self.timed_out = True
+                    break
+                trial = plan.copy()
+                for k in np.flatnonzero(cuts < floor):
+                    up = np.flatnonzero(self.fits[k] & (self.opt_cut >= floor)
+                                        & (self.opt_level == self.opt_level[plan[k]]))
+                    if not len(up):
+                        trial = None
+                        break
+                    trial[k] = up[np.argmin(self.opt_cut[up])]
+                if trial is None:
+                    continue
+                trial = self.repair_memory(trial, alloc, deadline=deadline)
+                if trial is None:
+                    continue
+                trial, v, _ = self.local_search(trial, alloc=alloc, deadline=deadline)
+                if v < val * (1.0 - 1e-12):
+                    plan, val, better = trial, v, True
+                    kept += 1
+                    break
+            if not better:
+                break
+        return plan, val, kept
+
     def batch_descent(self, plan: np.ndarray, val: float, al: Allocation, *,
                       alloc: AllocFn = exact_allocation, deadline: float = np.inf,
                       max_steps: int = 10**9
@@ -474,13 +513,15 @@ def deadline_of(time_limit: float | None) -> float:
 
 
 @register("greedy-delay", description="own-delay choice per device, memory repair, then "
-                                      "single-device local search with exact shares")
-def solve_greedy_delay(instance: Instance, *, max_iter: int = 1000,
+                                      "single-device local search with exact shares and "
+                                      "shallowest-cut lifts")
+def solve_greedy_delay(instance: Instance, *, max_iter: int = 1000, lifts: int | None = None,
                        time_limit: float | None = None) -> Result:
     """Per device the (cut, level) with the least own delay at equal shares (times the rounds
     factor 1 + eta delta), server memory repaired, then one device at a time switched to the
     option that lowers R x T under exact re-allocation, while it improves (at most ``max_iter``
-    moves or ``time_limit`` seconds)."""
+    improving steps or ``time_limit`` seconds); then floor lifts (`PlanSpace.lift_floor`,
+    ``lifts`` floors tried each time, default 3 below 100 devices, else 0: none)."""
     deadline = deadline_of(time_limit)
     space = PlanSpace(instance)
     why = space.diagnose()
@@ -489,11 +530,20 @@ def solve_greedy_delay(instance: Instance, *, max_iter: int = 1000,
     plan = space.repair_memory(space.own_delay_plan(), deadline=deadline)
     if plan is None:
         return infeasible_result(instance, "server memory: repair by deepening cuts failed")
-    plan, _, moves = space.local_search(plan, deadline=deadline, max_iter=max_iter)
+    plan, val, moves = space.local_search(plan, deadline=deadline, max_iter=max_iter)
+    plan, _, kept = space.lift_floor(plan, val, deadline=deadline,
+                                     lifts=default_lifts(space.K) if lifts is None else lifts)
     _, al = space.evaluate(plan)
     return space.result(plan, al, iterations=moves,
-                        message=f"{moves} local-search moves from the own-delay plan")
+                        message=f"{moves} local-search moves from the own-delay plan, "
+                                f"{kept} floor lift(s)")
 
 
-__all__ = ["PARALLEL", "SEQUENTIAL", "PlanSpace", "deadline_of", "sequential_allocation",
-           "solve_greedy_delay"]
+def default_lifts(n_devices: int) -> int:
+    """Floors tried per lift: 3 below 100 devices, else none (each try is a whole local search:
+    at 1,000 devices one floor per lift improved R x T by 2% but tripled the time)."""
+    return 3 if n_devices < 100 else 0
+
+
+__all__ = ["PARALLEL", "SEQUENTIAL", "PlanSpace", "deadline_of", "default_lifts",
+           "sequential_allocation", "solve_greedy_delay"]

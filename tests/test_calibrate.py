@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -19,8 +20,9 @@ from sftopt.calibrate.codec import calibrate_codec  # noqa: E402
 from sftopt.calibrate.flops import analytic_flops, compare, counted_flops  # noqa: E402
 from sftopt.calibrate.memory import saved_bytes  # noqa: E402
 from sftopt.calibrate.models import build_model  # noqa: E402
-from sftopt.calibrate.profile import assemble, measure  # noqa: E402
-from sftopt.calibrate.timing import time_device_part  # noqa: E402
+from sftopt.calibrate.profile import assemble, measure, stage_seconds  # noqa: E402
+from sftopt.calibrate.timing import time_device_part, time_interleaved  # noqa: E402
+from sftopt.cost import terms  # noqa: E402
 
 pytestmark = pytest.mark.torch
 SEQ = 16
@@ -96,6 +98,49 @@ def test_device_part_timing(gpt2):
         time_device_part(gpt2, ids, labels, 3, repeats=1, warmup=0)  # the head is not a cut
 
 
+def test_interleaved_protocol_rotates_units(gpt2):
+    ids, labels = gpt2.make_batch(2, SEQ)
+    t = time_interleaved(gpt2, ids, labels, cuts=[0, 2], repeats=3, warmup=1, clock="cpu")
+    assert t["order"] == [[0, 2, -1], [2, -1, 0], [-1, 0, 2]]  # every unit in every position
+    assert all(len(t["fwd"][i]) == 3 for i in range(4)) and t["bwd"][0] == [0.0] * 3
+    assert set(t["parts"]) == {0, 2}
+    assert all(len(p["cpu"]) == len(p["wall"]) == 3 and min(p["cpu"]) > 0
+               for p in t["parts"].values())
+    parts_only = time_interleaved(gpt2, ids, labels, cuts=[1], repeats=2, warmup=0,
+                                  stages=False)
+    assert parts_only["fwd"][1] == [] and len(parts_only["parts"][1]["wall"]) == 2
+    with pytest.raises(ValueError):
+        time_interleaved(gpt2, ids, labels, repeats=1, warmup=0, stages=False)
+
+
+def test_effective_flops_reproduce_stage_times(gpt2):
+    m = measure(gpt2, batch=2, seq_len=SEQ, repeats=3, warmup=1, cuts=[0, 1, 2])
+    eff = assemble(gpt2, m, repeats=3, warmup=1, threads=1, seed=0, memory=4e9)
+    ana = assemble(gpt2, m, repeats=3, warmup=1, threads=1, seed=0, memory=4e9,
+                   flops_mode="analytic")
+    pe, pa = eff["provenance"], ana["provenance"]
+    assert pe["flops_mode"] == "effective" and pa["flops_mode"] == "analytic"
+    assert pe["device"]["flops"] == pa["device"]["flops"]  # same fitted F either way
+    assert [s["fwd_flops"] for s in ana["stages"]] == m["analytic"]["fwd"]
+    assert pe["flops_analytic"]["bwd"] == m["analytic"]["bwd"]
+    dev = slice(0, gpt2.n_blocks + 1)
+    total = sum(s["fwd_flops"] + s["bwd_flops"] for s in eff["stages"][dev])
+    assert total == pytest.approx(sum(m["analytic"]["fwd"][dev] + m["analytic"]["bwd"][dev]))
+    assert eff["stages"][0]["fwd_flops"] > 0 == eff["stages"][0]["bwd_flops"]
+    # the cost model on the effective profile gives back the sum of the stages' median times
+    inst = load_instance(_instance(eff))
+    secs = stage_seconds(m)
+    for s in range(gpt2.n_blocks + 1):
+        pred = float(terms(inst, [s], [0]).compute[0])
+        assert pred == pytest.approx(sum(secs[: s + 1]), rel=1e-9)
+        # the device part, timed whole in the same interleaved repeats, is the same work:
+        # loose bounds only (tiny model, shared machine), to catch a missing phase
+        meas = statistics.median(m["times"]["parts"][s]["cpu"])
+        assert 0.3 * meas < pred < 3 * meas
+    with pytest.raises(ValueError):
+        assemble(gpt2, m, repeats=3, warmup=1, threads=1, seed=0, memory=4e9, flops_mode="x")
+
+
 def test_codec_calibration_loads_as_instance_codec(bert):
     levels = [(1.0, 16), (0.5, 8), (0.1, 4)]
     table = calibrate_codec(bert, batch=2, seq_len=SEQ, n_batches=1, levels=levels)
@@ -149,7 +194,15 @@ def test_cli_writes_profile(capsys, tmp_path):
     assert code == 0, out.err
     prof = json.loads(out_file.read_text())
     assert prof["provenance"]["threads"] == 1 and len(prof["stages"]) == 3
+    assert prof["provenance"]["flops_mode"] == "effective"
     load_instance(_instance(prof))
+    code, out = _run_cli(["calibrate", "--model", "gpt2-small", "--hidden", "64", "--layers",
+                          "1", "--batch", "1", "--seq-len", "8", "--repeats", "1", "--warmup",
+                          "0", "--threads", "1", "--flops", "analytic", "--out", str(out_file),
+                          "--no-codec"], capsys)
+    assert code == 0, out.err
+    prof = json.loads(out_file.read_text())
+    assert [s["fwd_flops"] for s in prof["stages"]] == prof["provenance"]["flops_analytic"]["fwd"]
 
 
 def test_fits():

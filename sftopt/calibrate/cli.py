@@ -23,12 +23,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, required=True, help="sequences per step (> 0)")
     p.add_argument("--seq-len", type=int, required=True, help="tokens per sequence (> 0)")
     p.add_argument("--out", type=Path, required=True, help="profile JSON to write")
-    p.add_argument("--repeats", type=int, default=5, help="timed steps (default 5)")
+    p.add_argument("--repeats", type=int, default=10, help="timed steps (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--clock", choices=["wall", "cpu"], default=None,
                    help="wall time, or the thread's CPU time (valid with --threads 1); "
                         "default: cpu with one thread, else wall")
+    p.add_argument("--flops", choices=["effective", "analytic"], default="effective",
+                   help="stage FLOPs in the profile: effective (fitted FLOP/s x measured "
+                        "time / batch, so the cost model reproduces measured stage times; "
+                        "default) or the analytic count (both are recorded in provenance)")
     p.add_argument("--codec", action=argparse.BooleanOptionalAction, default=True,
                    help="also calibrate the codec table on the model's cut tensors")
     p.add_argument("--codec-out", type=Path, default=None,
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
                                     repeats=args.repeats, warmup=args.warmup,
                                     threads=args.threads, seed=args.seed, text=args.text,
                                     hidden=args.hidden, layers=args.layers,
-                                    clock=args.clock, progress=bar.update)
+                                    clock=args.clock, flops_mode=args.flops,
+                                    progress=bar.update)
     except (ValueError, FileNotFoundError) as exc:  # e.g. seq_len beyond the position table
         print(f"sftopt calibrate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

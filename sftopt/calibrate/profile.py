@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .device import device_entry, fit_flops, machine
 from .models import StagedModel, build_model
-from .timing import default_clock, set_threads, summarize, time_stages
+from .timing import default_clock, set_threads, summarize, time_interleaved
 
 
 def measure(
@@ -23,11 +23,14 @@ def measure(
     seed: int = 0,
     text: str | Path | None = None,
     clock: str | None = None,
+    cuts: Sequence[int] = (),
     progress: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Every per-stage measurement of one model at one (batch, seq_len): times, FLOPs, memory.
 
     clock None: thread CPU time with one torch thread, wall time otherwise (timing.clock_fn).
+    With `cuts`, the device parts of those cuts are timed interleaved with the calibration
+    steps (`timing.time_interleaved`); their times are in m["times"]["parts"].
     """
     from .flops import analytic_flops, compare, counted_flops
     from .memory import stage_memory
@@ -40,8 +43,8 @@ def measure(
     analytic = analytic_flops(sm, seq_len)
     mem = stage_memory(sm, ids, labels)
     clock = clock or default_clock()
-    times = time_stages(sm, ids, labels, repeats=repeats, warmup=warmup, clock=clock,
-                        progress=progress)
+    times = time_interleaved(sm, ids, labels, cuts=cuts, repeats=repeats, warmup=warmup,
+                             clock=clock, seed=seed, progress=progress)
     return {"counted": counted, "analytic": analytic, "flops_check": compare(counted, analytic),
             "memory": mem, "times": times, "batch": batch, "seq_len": seq_len, "clock": clock}
 
@@ -66,23 +69,52 @@ def fitted_device_flops(m: dict[str, Any], last: int | None = None, wall: bool =
     return fit_flops(work[: last + 1], stage_seconds(m, wall)[: last + 1], method="ratio")
 
 
+FLOPS_MODES = ("effective", "analytic")
+
+
+def effective_flops(m: dict[str, Any], flops: float | None = None) -> dict[str, list[float]]:
+    """Per-sample "effective" FLOPs of every stage: F x median time / batch, forward and
+    backward, with F the fitted device FLOP/s (`fitted_device_flops`).
+
+    n W(s) / F then gives back the measured times, so the cost model carries what the FLOP
+    count cannot see: the embedding's lookups (time, almost no FLOPs) and each stage's own
+    efficiency. Because F is fitted as sum of analytic FLOPs over sum of times on stages 0..L,
+    the effective FLOPs of stages 0..L sum to their analytic FLOPs exactly.
+    """
+    f = fitted_device_flops(m) if flops is None else flops
+    t = m["times"]
+    med = [[summarize(x)["median"] if any(x) else 0.0 for x in t[ph]] for ph in ("fwd", "bwd")]
+    return {"fwd": [f * s / m["batch"] for s in med[0]],
+            "bwd": [f * s / m["batch"] for s in med[1]]}
+
+
 def assemble(sm: StagedModel, m: dict[str, Any], *, repeats: int, warmup: int, threads: int,
              seed: int, name: str | None = None, memory: float | None = None,
-             tx_power_w: float = 0.2, distance_m: float = 100.0) -> dict[str, Any]:
-    """The profile dict: stages (FLOPs analytic and torch-checked, memory and time measured) and
-    a provenance block carrying machine, versions, spread and the fitted device entry."""
+             tx_power_w: float = 0.2, distance_m: float = 100.0,
+             flops_mode: str = "effective") -> dict[str, Any]:
+    """The profile dict: stages (FLOPs effective or analytic, memory and time measured) and
+    a provenance block carrying machine, versions, spread, both FLOP counts and the fitted
+    device entry.
+
+    flops_mode "effective" (default): each stage's fwd/bwd_flops = F x its measured median
+    time / batch (`effective_flops`); "analytic": the count of `sftopt.profiles`. Either way
+    provenance.flops_analytic holds the analytic count and flops_check the torch count.
+    """
     import torch
 
+    if flops_mode not in FLOPS_MODES:
+        raise ValueError(f"flops_mode must be one of {FLOPS_MODES}; got {flops_mode!r}")
     a = sm.arch
     n = len(sm.stages)
     names = ["embed", *[f"block{i}" for i in range(1, n - 1)], "head"]
+    flops = fitted_device_flops(m)
+    used = effective_flops(m, flops) if flops_mode == "effective" else m["analytic"]
     stages = []
     for i in range(n):
         mem = m["memory"][i]
-        stages.append({"name": names[i], "fwd_flops": m["analytic"]["fwd"][i],
-                       "bwd_flops": m["analytic"]["bwd"][i], "param_bytes": mem["param_bytes"],
+        stages.append({"name": names[i], "fwd_flops": used["fwd"][i],
+                       "bwd_flops": used["bwd"][i], "param_bytes": mem["param_bytes"],
                        "lora_params": mem["lora_params"], "act_bytes": mem["act_bytes"]})
-    flops = fitted_device_flops(m)
     secs = stage_seconds(m)
     work = [m["batch"] * (f + b) for f, b in zip(m["analytic"]["fwd"], m["analytic"]["bwd"],
                                                   strict=True)]
@@ -127,8 +159,19 @@ def assemble(sm: StagedModel, m: dict[str, Any], *, repeats: int, warmup: int, t
             "seed": seed,
             "lora": {"rank": sm.lora_rank, "targets": list(sm.lora_targets),
                      "implementation": "hand-rolled (sftopt.calibrate.models), frozen weights"},
-            "flops": "analytic count of this architecture (sftopt.profiles), checked against "
-                     "torch.utils.flop_counter.FlopCounterMode per stage",
+            "flops_mode": flops_mode,
+            "flops": {
+                "effective": "effective FLOPs: fitted device FLOP/s (device.flops) x the "
+                             "stage's median measured time / batch, forward and backward; "
+                             "n W(s) / F reproduces this machine's measured times, including "
+                             "the embedding's lookups and per-stage efficiency; stages 0..L "
+                             "sum to their analytic count. The analytic count is in "
+                             "flops_analytic, torch's in flops_check",
+                "analytic": "analytic count of this architecture (sftopt.profiles), checked "
+                            "against torch.utils.flop_counter.FlopCounterMode per stage"
+            }[flops_mode],
+            "flops_analytic": {"fwd": list(m["analytic"]["fwd"]),
+                               "bwd": list(m["analytic"]["bwd"])},
             "flops_check": {"rel_total": m["flops_check"]["rel_total"],
                             "max_abs_rel_stage": m["flops_check"]["max_abs_rel_stage"],
                             "counted_fwd": m["counted"]["fwd"],
@@ -160,14 +203,18 @@ def calibrate(
     hidden: int | None = None,
     layers: int | None = None,
     clock: str | None = None,
+    flops_mode: str = "effective",
     progress: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Any], StagedModel]:
     """Build `model`, measure it, and return (profile dict, the built model)."""
+    if flops_mode not in FLOPS_MODES:
+        raise ValueError(f"flops_mode must be one of {FLOPS_MODES}; got {flops_mode!r}")
     used = set_threads(threads)
     sm = build_model(model, seq_len=seq_len, hidden=hidden, layers=layers, seed=seed)
     m = measure(sm, batch=batch, seq_len=seq_len, repeats=repeats, warmup=warmup, seed=seed,
                 text=text, clock=clock, progress=progress)
-    return assemble(sm, m, repeats=repeats, warmup=warmup, threads=used, seed=seed), sm
+    return assemble(sm, m, repeats=repeats, warmup=warmup, threads=used, seed=seed,
+                    flops_mode=flops_mode), sm
 
 
 def write_json(obj: dict[str, Any], path: str | Path) -> Path:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
@@ -101,21 +102,59 @@ def set_threads(threads: int | None) -> int:
     return torch.get_num_threads()
 
 
-def time_stages(sm: StagedModel, ids: Any, labels: Any, *, repeats: int = 5, warmup: int = 2,
-                clock: str = "wall", progress: Callable[[], None] | None = None
-                ) -> dict[str, list[list[float]]]:
-    """Per-stage forward and backward seconds for `repeats` timed steps after `warmup` steps.
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect garbage once, then keep the collector off while timing (a collection inside a
+    timed step would land on whichever stage happened to allocate at that moment)."""
+    was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
-    Returns {"fwd": [[s, ...] per stage], "bwd": [...]} by `clock`, and the same by the wall
-    clock under "fwd_wall"/"bwd_wall"; stage 0's backward is 0 (not run). torch on CPU runs
-    ops synchronously, so a clock around a stage measures its compute.
+
+def cut_gradient(sm: StagedModel, ids: Any, cut: int, seed: int = 0) -> Any:
+    """A seeded random gradient of the shape of stage `cut`'s output (what the server sends)."""
+    import torch
+
+    if not 0 <= cut <= sm.n_blocks:
+        raise ValueError(f"cut must be in 0..{sm.n_blocks}; got {cut}")
+    with torch.no_grad():
+        shape = run_step_shape(sm, ids, cut)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+def time_interleaved(sm: StagedModel, ids: Any, labels: Any, *, cuts: Sequence[int] = (),
+                     repeats: int = 5, warmup: int = 2, clock: str = "wall", seed: int = 0,
+                     stages: bool = True, progress: Callable[[], None] | None = None
+                     ) -> dict[str, Any]:
+    """The timing protocol: per repeat, one calibration step (every stage's forward and
+    backward clocked on its own) and one run of each device part in `cuts` (one clock around
+    forward 0..s + backward s..1), the units in an order rotated by one each repeat.
+
+    On a machine shared with other jobs the load drifts over seconds to minutes; interleaving
+    puts every unit under the same mix of load, and the rotation gives every unit every
+    position in the repeat. `warmup` untimed repeats first; the garbage collector stays off.
+    Returns {"fwd", "bwd", "fwd_wall", "bwd_wall": [[s per repeat] per stage] (empty lists
+    with stages=False), "parts": {cut: {"cpu": [...], "wall": [...]}}, "order": [[unit, ...]
+    per timed repeat]} (unit -1 = the calibration step). Each device part gets its own seeded
+    gradient from above (`cut_gradient`).
     """
     import torch
 
     now = clock_fn(clock)
     n = len(sm.stages)
-    out: dict[str, list[list[float]]] = {k: [[] for _ in range(n)]
-                                         for k in ("fwd", "bwd", "fwd_wall", "bwd_wall")}
+    out: dict[str, Any] = {k: [[] for _ in range(n)]
+                           for k in ("fwd", "bwd", "fwd_wall", "bwd_wall")}
+    cuts = list(cuts)
+    grads = {s: cut_gradient(sm, ids, s, seed=seed + s) for s in cuts}
+    parts: dict[int, dict[str, list[float]]] = {s: {"wall": [], "cpu": []} for s in cuts}
+    units = ([-1] if stages else []) + cuts
+    if not units:
+        raise ValueError("nothing to time: stages=False and no cuts")
     record = False
 
     @contextmanager
@@ -126,15 +165,46 @@ def time_stages(sm: StagedModel, ids: Any, labels: Any, *, repeats: int = 5, war
             out[phase][i].append(now() - t0)
             out[f"{phase}_wall"][i].append(time.perf_counter() - w0)
 
-    with torch.enable_grad():
+    order = []
+    with torch.enable_grad(), quiet_gc():
         for k in range(warmup + repeats):
             record = k >= warmup
-            run_step(sm, ids, labels, ctx=timed)
+            rot = units[k % len(units):] + units[: k % len(units)]
+            for u in rot:
+                if u < 0:
+                    run_step(sm, ids, labels, ctx=timed)
+                    continue
+                w0, c0 = time.perf_counter(), time.thread_time()
+                run_step(sm, ids, labels, last=u, grad_out=grads[u])
+                w1, c1 = time.perf_counter(), time.thread_time()
+                if record:
+                    parts[u]["wall"].append(w1 - w0)
+                    parts[u]["cpu"].append(c1 - c0)
+            if record:
+                order.append(rot)
             if progress is not None:
                 progress()
-    out["bwd"][0] = [0.0] * repeats
-    out["bwd_wall"][0] = [0.0] * repeats
+    if stages:
+        out["bwd"][0] = [0.0] * repeats
+        out["bwd_wall"][0] = [0.0] * repeats
+    out["parts"] = parts
+    out["order"] = order
     return out
+
+
+def time_stages(sm: StagedModel, ids: Any, labels: Any, *, repeats: int = 5, warmup: int = 2,
+                clock: str = "wall", progress: Callable[[], None] | None = None
+                ) -> dict[str, list[list[float]]]:
+    """Per-stage forward and backward seconds for `repeats` timed steps after `warmup` steps.
+
+    Returns {"fwd": [[s, ...] per stage], "bwd": [...]} by `clock`, and the same by the wall
+    clock under "fwd_wall"/"bwd_wall"; stage 0's backward is 0 (not run). torch on CPU runs
+    ops synchronously, so a clock around a stage measures its compute. (`time_interleaved`
+    with no cuts; the garbage collector is off while timing.)
+    """
+    t = time_interleaved(sm, ids, labels, repeats=repeats, warmup=warmup, clock=clock,
+                         progress=progress)
+    return {k: t[k] for k in ("fwd", "bwd", "fwd_wall", "bwd_wall")}
 
 
 def time_device_part(sm: StagedModel, ids: Any, labels: Any, cut: int, *, repeats: int = 5,
@@ -143,22 +213,9 @@ def time_device_part(sm: StagedModel, ids: Any, labels: Any, cut: int, *, repeat
     backward of s..1 from a gradient arriving from the server (seeded random, the shape of the
     cut activation). One clock around the whole part, not a sum of per-stage clocks; both
     clocks: {"wall": [...], "cpu": [...]} (cpu is meaningful with one torch thread)."""
-    import torch
-
-    if not 0 <= cut <= sm.n_blocks:
-        raise ValueError(f"cut must be in 0..{sm.n_blocks}; got {cut}")
-    with torch.no_grad():
-        shape = run_step_shape(sm, ids, cut)
-    grad = torch.randn(shape, generator=torch.Generator().manual_seed(seed))
-    times: dict[str, list[float]] = {"wall": [], "cpu": []}
-    with torch.enable_grad():
-        for k in range(warmup + repeats):
-            w0, c0 = time.perf_counter(), time.thread_time()
-            run_step(sm, ids, labels, last=cut, grad_out=grad)
-            if k >= warmup:
-                times["wall"].append(time.perf_counter() - w0)
-                times["cpu"].append(time.thread_time() - c0)
-    return times
+    t = time_interleaved(sm, ids, labels, cuts=[cut], repeats=repeats, warmup=warmup,
+                         seed=seed - cut, stages=False)
+    return t["parts"][cut]
 
 
 def run_step_shape(sm: StagedModel, ids: Any, cut: int) -> tuple[int, ...]:

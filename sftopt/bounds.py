@@ -7,12 +7,15 @@ Every bound here is a relaxation: it never exceeds the objective of any feasible
   levels. T_lb is the largest of (i) each device alone with the whole band and the whole server at
   its best option, (ii) the server-sum test: a round delay T is impossible if even with the whole
   band each device needs server shares summing above 1, (iii) the band-sum test: T is impossible if
-  even with the whole server each device needs bands summing above B. Both tests are monotone in T,
-  so bisection keeps a T certified impossible. Server memory is dropped (a relaxation).
+  even with the whole server each device needs bands summing above B. Both tests are monotone in T;
+  regula falsi on log T keeps the lower end of its bracket certified impossible. Server memory is
+  dropped (a relaxation). Options that cannot give a device's least band need are pruned first.
 - ``lagrangian``: the relaxation plus the priced resource test for a grid of prices
   theta in (0, 1): every feasible plan has sum_k (theta b_k/B + (1-theta) phi_k) <= 1, so T is
   impossible if the sum of each device's least priced need exceeds 1. The per-device least need is
   a 1-D convex minimisation; we keep a certified lower estimate of it (a supporting-line argument).
+  It couples R with T (coupled_bound) and server memory by the shallowest cut
+  (memory_coupled_bound); lagrange_effort sets its resolution by the table size.
 - ``milp``: the `milp` solver's dual bound (outer approximation of the MINLP), never below the
   relaxation.
 """
@@ -30,7 +33,6 @@ from .cost import (
     SEQUENTIAL,
     Terms,
     comm_delay,
-    comm_slope,
     device_delays,
     device_memory,
     server_memory,
@@ -202,27 +204,89 @@ def option_table(inst: Instance, *, prune: bool = True) -> OptionTable:
 
 
 # --------------------------------------------------------------------------- comm helpers
-def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 12) -> np.ndarray:
+def _comm_and_slope(t: Terms, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The comm delay D(b) and its slope D'(b) in one pass (b > 0; as comm_delay, comm_slope)."""
+    d = 0.0
+    slope = 0.0
+    for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
+        q = x / b
+        lg = np.log1p(q) * (1.0 / LN2)
+        inv = 1.0 / (b * lg)
+        dr = lg - q / (LN2 * (1.0 + q))
+        send = bits > 0
+        d = d + np.where(send, bits * inv, 0.0)
+        slope = slope - np.where(send, bits * dr * inv * inv, 0.0)
+    return d, slope
+
+
+def _fixed_delays(t: Terms, B: float, cache: dict | None) -> tuple[np.ndarray, np.ndarray]:
+    """Comm delay with the whole band and at the floor band (shape of t; T-independent)."""
+    if cache is not None and "full" in cache:
+        return cache["full"], cache["floor"]
+    full = comm_delay(t, np.full(t.up_bits.shape, B))
+    at_floor = comm_delay(t, np.full(t.up_bits.shape, B * _B_FLOOR))
+    if cache is not None:
+        cache["full"], cache["floor"] = full, at_floor
+    return full, at_floor
+
+
+def _flat_terms(t: Terms, shape: tuple[int, ...], idx: np.ndarray) -> Terms:
+    """The comm fields of ``t`` broadcast to ``shape``, at the flat indices ``idx``."""
+    def at(f: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(f, shape).reshape(-1)[idx]
+
+    return Terms(None, at(t.up_bits), at(t.down_bits), None, at(t.snr_ul), at(t.snr_dl))
+
+
+def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 12,
+                start: np.ndarray | None = None, cache: dict | None = None) -> np.ndarray:
     """Certified LOWER estimate of the least band b with comm delay <= slack (inf if even B fails).
 
     Newton's method on g(b) = 1/D(b), D the comm delay: g is concave and increasing (a weighted
-    harmonic mean of the concave rates), so from a band below the root every Newton step stays
-    below it (the tangent lies above g) and rises monotonically towards it. Any iterate is a
-    valid lower estimate; ``iters`` steps are enough for about machine precision in practice.
+    harmonic mean of the concave rates), so its tangent lies above it. From a band below the
+    root every Newton step stays below it and rises monotonically towards it; from a band above
+    the root one step lands below it (where the tangent meets the target, g is at most the
+    target). So with a ``start`` (any bands, e.g. the estimate at a nearby slack: a warm start)
+    every iterate after the first step is a valid lower estimate, and without one (start at the
+    floor band) every iterate is. ``iters`` steps from the floor reach about machine precision;
+    from a warm start 3-4 do; it stops early once no band moves by a relative 1e-10.
+    ``cache`` (a dict for these terms and bandwidth_hz) keeps the slack-independent delays.
     """
     slack = np.broadcast_to(slack, np.broadcast_shapes(np.shape(slack), t.up_bits.shape))
     bits = (t.up_bits > 0) | (t.down_bits > 0)
-    full = comm_delay(t, np.full(slack.shape, bandwidth_hz))
-    b = np.full(slack.shape, bandwidth_hz * _B_FLOOR)
+    floor = bandwidth_hz * _B_FLOOR
+    full, at_floor = _fixed_delays(t, bandwidth_hz, cache)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         target = np.where(slack > 0, 1.0 / slack, np.inf)
-        floor_ok = comm_delay(t, b) <= slack
+        if start is None:
+            b = np.full(slack.shape, floor)
+        else:
+            b = np.clip(np.broadcast_to(start, slack.shape), floor, bandwidth_hz)
+            iters = max(iters, 1)  # the first step from above the root lands below it
+        b = np.array(b, dtype=float)  # own copy, updated in place
+        tt, tg = t, target
+        idx = None  # entries still moving (None: all); the others keep their last iterate
         for _ in range(iters):
-            d = comm_delay(t, b)
-            step = (target - 1.0 / d) * d * d / -comm_slope(t, b)
-            b = np.where(step > 0, np.minimum(b + step, bandwidth_hz), b)
+            cur = b if idx is None else b.reshape(-1)[idx]
+            d, ds = _comm_and_slope(tt, cur)
+            step = (tg * d - 1.0) * d / -ds
+            new = np.where(np.isfinite(step), np.clip(cur + step, floor, bandwidth_hz), cur)
+            moving = np.abs(new - cur) > 1e-10 * cur
+            if idx is None:
+                b = new
+                idx = np.flatnonzero(moving)
+            else:
+                b.reshape(-1)[idx] = new
+                idx = idx[moving]
+            if idx.size == 0:
+                break
+            if idx.size * 2 > b.size:  # compacting pays off once most entries have settled
+                idx = None
+                continue
+            tt = _flat_terms(t, b.shape, idx)
+            tg = np.broadcast_to(target, b.shape).reshape(-1)[idx]
         out = b * (1.0 - 1e-9)  # rounding margin: the exact iterate is below the root
-    out = np.where(floor_ok, 0.0, out)  # even the floor suffices
+    out = np.where(at_floor <= slack, 0.0, out)  # even the floor suffices (else root > floor)
     out = np.where(full > slack, np.inf, out)
     return np.where(bits, out, np.where(slack >= 0, 0.0, np.inf))
 
@@ -230,7 +294,8 @@ def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 1
 # --------------------------------------------------------------------------- round-delay bounds
 def _needs(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
            thetas: tuple[float, ...], *, mem: np.ndarray | None = None,
-           alphas: tuple[float, ...] = ()) -> list[np.ndarray]:
+           alphas: tuple[float, ...] = (), band_start: np.ndarray | None = None,
+           band_iters: int = 12, cache: dict | None = None) -> list[np.ndarray]:
     """Certified lower estimates of each option's resource need at round delay T[n].
 
     Shape (N, K, O) each, as fractions of a capacity of 1 (inf for invalid or impossible
@@ -238,69 +303,198 @@ def _needs(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
     for each theta the least theta b/B + (1 - theta) phi. With ``mem`` (each option's share of
     the server-memory activation budget, shape (K, O)), also alpha g + (1 - alpha) mem for every
     need g above and alpha in ``alphas``. A plan meeting T has, for each of these, a sum over
-    devices of its options' needs <= 1.
+    devices of its options' needs <= 1. ``band_start``/``band_iters`` warm-start the band need
+    (band_needed's ``start``: bands, e.g. out[1] * B of a call at nearby T); ``cache`` (a dict
+    for these terms and B) keeps the T-independent delays between calls.
     """
     slack = T[:, None, None] - t.compute
-    rest = slack - comm_delay(t, np.full(slack.shape, B))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        phi = np.where(t.server_work > 0, t.server_work / rest, 0.0)
-    phi = np.where((rest < 0) | ((rest == 0) & (t.server_work > 0)), np.inf, phi)
-    out = [phi, band_needed(t, slack - t.server_work, B) / B]
-    out += [_priced_need(t, slack, B, theta) for theta in thetas]
+    if band_start is None and cache is not None and "band_first" in cache:
+        band_start = cache["band_first"]  # the first T of the previous call
+    band = band_needed(t, slack - t.server_work, B, band_iters, band_start, cache)
+    if cache is not None:
+        cache["band_first"] = band[:1]
+    out = [_share_needed(t, slack, B, cache), band / B]
+    out += [_priced_need(t, slack, B, theta, cache=cache) for theta in thetas]
     if mem is not None:
         out += [al * g + (1.0 - al) * mem for g in out for al in alphas]
     return [np.where(valid, g, np.inf) for g in out]
 
 
+def _share_needed(t: Terms, slack: np.ndarray, B: float, cache: dict | None) -> np.ndarray:
+    """Exact least server share meeting the slack with the whole band (inf: impossible)."""
+    rest = slack - _fixed_delays(t, B, cache)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phi = np.where(t.server_work > 0, t.server_work / rest, 0.0)
+    return np.where((rest < 0) | ((rest == 0) & (t.server_work > 0)), np.inf, phi)
+
+
+def _band_representatives(t: Terms, valid: np.ndarray) -> tuple[Terms, np.ndarray]:
+    """The options of shape-(1, K, O) terms that the band test needs, compacted to (1, K, O').
+
+    The band need grows with compute + server_work, up_bits and down_bits, so an option that
+    another valid one matches or beats in all three never gives a device's least band need:
+    only the undominated ones are kept (ties keep the first). Padding repeats a kept option.
+    """
+    attr = np.stack([np.where(valid[0], f[0], np.inf) for f in
+                     (t.compute + t.server_work, t.up_bits + 0 * t.compute,
+                      t.down_bits + 0 * t.compute)], axis=2)  # (K, O, 3)
+    k, o = attr.shape[:2]
+    keep = np.zeros((k, o), dtype=bool)
+    earlier = np.arange(o)[None, :] < np.arange(o)[:, None]
+    step = max(1, int(2e7 // (o * o)))
+    for i in range(0, k, step):
+        A = [attr[i:i + step, :, j] for j in range(3)]
+        # [., o, o']: o' as good as o in every attribute, better in one (or earlier)
+        le = A[0][:, None, :] <= A[0][:, :, None]
+        lt = A[0][:, None, :] < A[0][:, :, None]
+        for x in A[1:]:
+            le &= x[:, None, :] <= x[:, :, None]
+            lt |= x[:, None, :] < x[:, :, None]
+        dom = (le & (lt | earlier[None]) & ~np.eye(o, dtype=bool)[None]).any(axis=2)
+        keep[i:i + step] = valid[0, i:i + step] & ~dom
+    n_keep = keep.sum(axis=1)
+    width = max(1, int(n_keep.max()))
+    rank = np.cumsum(keep, axis=1) - 1
+    sel = np.tile(np.argmax(keep, axis=1)[:, None], (1, width))  # pad: first kept option
+    rows, cols = np.nonzero(keep)
+    sel[rows, rank[rows, cols]] = cols
+    r = np.arange(k)[:, None]
+
+    def pick(f: np.ndarray) -> np.ndarray:
+        f = np.broadcast_to(f, (1, k, o))
+        return f[0][r, sel][None]
+
+    tb = Terms(pick(t.compute), pick(t.up_bits), pick(t.down_bits), pick(t.server_work),
+               t.snr_ul if np.shape(t.snr_ul)[-1] == 1 else pick(t.snr_ul),
+               t.snr_dl if np.shape(t.snr_dl)[-1] == 1 else pick(t.snr_dl))
+    vb = (np.arange(width)[None, :] < n_keep[:, None])[None]
+    return tb, vb
+
+
+def _plain_excess(t: Terms, valid: np.ndarray, tb: Terms, vb: np.ndarray, B: float,
+                  T: np.ndarray, warm: dict) -> np.ndarray:
+    """_excess of the server-share and band tests alone, the band on _band_representatives."""
+    share = np.where(valid, _share_needed(t, T[:, None, None] - t.compute, B, warm), np.inf)
+    cache = warm.setdefault("rep", {})
+    start = cache.get("band")
+    band = band_needed(tb, T[:, None, None] - tb.compute - tb.server_work, B,
+                       12 if start is None else 4, start, cache)
+    cache["band"] = band
+    band = np.where(vb, band, np.inf)
+    return np.maximum(share.min(axis=2).sum(axis=1), band.min(axis=2).sum(axis=1) / B) - 1.0
+
+
+def _excess(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
+            thetas: tuple[float, ...], mem: np.ndarray | None = None,
+            alphas: tuple[float, ...] = (), warm: dict | None = None) -> np.ndarray:
+    """Largest over the resource tests of _needs of (sum over devices of the least need) - 1.
+
+    Positive where round delay T[n] is certified impossible (shape-(N, K, O) options); every
+    test is non-increasing in T, so is this. ``warm`` (a dict, updated) carries the band needs
+    of the previous call as a warm start.
+    """
+    start = None if warm is None else warm.get("band")
+    needs = _needs(t, valid, B, T, thetas, mem=mem, alphas=alphas, band_start=start,
+                   band_iters=12 if start is None else 4, cache=warm)
+    if warm is not None:
+        warm["band"] = needs[1] * B
+    out = np.full(len(T), -np.inf)
+    for g in needs:
+        out = np.maximum(out, g.min(axis=2).sum(axis=1) - 1.0)
+    return out
+
+
 def _infeasible_at(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
                    thetas: tuple[float, ...], mem: np.ndarray | None = None,
-                   alphas: tuple[float, ...] = ()) -> np.ndarray:
+                   alphas: tuple[float, ...] = (), warm: dict | None = None) -> np.ndarray:
     """True where round delay T[n] is certified impossible for shape-(N, K, O) options."""
-    bad = np.zeros(len(T), dtype=bool)
-    for g in _needs(t, valid, B, T, thetas, mem=mem, alphas=alphas):
-        bad |= g.min(axis=2).sum(axis=1) > 1.0
-    return bad
+    return _excess(t, valid, B, T, thetas, mem, alphas, warm) > 0.0
 
 
 def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
-                 iters: int = 40) -> np.ndarray:
+                 iters: int = 14, cache: dict | None = None) -> np.ndarray:
     """Certified lower estimate of min_b theta b/B + (1-theta) phi(b), phi(b) = S/(slack - D(b)).
 
-    h(b) is convex on (b0, B] (b0 the least band meeting the slack). We bracket its minimiser
-    in [bl, bu] by bisection on a forward-difference slope and return h(bu) - s (bu - bl), s the
-    forward secant slope at bu (>= h'(bu)): by convexity h(b*) >= h(bu) - h'(bu) (bu - b*).
+    h(b) is convex on (b0, B] (b0 the least band meeting the slack; S/(slack - D) is 1 over a
+    positive concave function). We bracket its minimiser b* in [bl, bu] on the sign of the
+    exact slope h' (h' <= 0 at bl, > 0 at bu unless bu = B), then by
+    convexity h(b*) >= h(bu) - h'(bu) (bu - bl) and h(b*) >= h(bl) + h'(bl) (bu - bl) (the
+    tangents at the two ends); we return the larger. At most ``iters`` bracketing steps (regula
+    falsi, Illinois variant: superlinear); it stops once every bracket is within a relative
+    1e-7, and the tangent error is of second order in the width. ``cache``: see _needs (warm
+    start of b0).
     """
     S = t.server_work
-    b0 = band_needed(t, slack, B)
+    start = None if cache is None else cache.get("b0_first")
+    b0 = band_needed(t, slack, B, cache=cache, start=start)
+    if cache is not None:
+        cache["b0_first"] = b0[:1]
     shape = b0.shape
 
-    def h(b: np.ndarray) -> np.ndarray:
-        rest = slack - comm_delay(t, b)
-        with np.errstate(divide="ignore", invalid="ignore"):
+    def h_and_slope(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d, ds = _comm_and_slope(t, b)
+        rest = slack - d
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             phi = np.where(S > 0, S / rest, 0.0)
-        phi = np.where((S > 0) & (rest <= 0), np.inf, phi)
-        return theta * b / B + (1 - theta) * phi
+            dphi = np.where(S > 0, S * ds / (rest * rest), 0.0)
+        bad = (S > 0) & (rest <= 0)
+        phi = np.where(bad, np.inf, phi)
+        dphi = np.where(bad, -np.inf, dphi)
+        return theta * b / B + (1 - theta) * phi, theta / B + (1 - theta) * dphi
 
-    def fwd_slope(b: np.ndarray) -> np.ndarray:
-        eps = b * 1e-7
-        return (h(b + eps) - h(b)) / eps
+    def q_at(b: np.ndarray, idx: np.ndarray | None = None) -> np.ndarray:
+        """(slack - D)/sqrt(-D') - sqrt((1-theta) S B/theta): increasing in b, no pole, and
+        of the sign of h' (h' > 0 iff (slack - D)^2/(-D') > (1-theta) S B/theta, slack > D)."""
+        if idx is None:
+            tt, sl, SS = t, slack, S
+        else:
+            tt = _flat_terms(t, shape, idx)
+            sl = np.broadcast_to(slack, shape).reshape(-1)[idx]
+            SS = np.broadcast_to(S, shape).reshape(-1)[idx]
+        d, ds = _comm_and_slope(tt, b)
+        return (sl - d) / np.sqrt(-ds) - np.sqrt((1 - theta) * SS * B / theta)
 
     ok = np.isfinite(b0)
-    lo = np.log(np.maximum(np.where(ok, b0, B), B * _B_FLOOR))
-    hi = np.full(shape, math.log(B))
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        with np.errstate(invalid="ignore"):
-            rising = fwd_slope(np.exp(mid)) > 0
-        hi = np.where(rising, mid, hi)
-        lo = np.where(rising, lo, mid)
-    # the minimiser lies in [bl, bu]: slope <= 0 at bl, forward secant > 0 at bh
-    bl, bh = np.exp(lo), np.exp(hi)
-    bu = bh * (1 + 1e-7)
-    with np.errstate(invalid="ignore"):
-        s = np.maximum(fwd_slope(bu), 0.0)
-        est = h(bu) - s * (bu - bl)
-    est = np.where(np.isnan(est), -np.inf, est)
+    lo = np.maximum(np.where(ok, b0, B), B * _B_FLOOR).reshape(-1)
+    hi = np.full(lo.shape, float(B))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # the bracket keeps h' <= 0 at lo and h' > 0 at hi (or hi = B); the points come from
+        # the Illinois variant of regula falsi on q (of the sign of h'; close to linear in b,
+        # as D ~ 1/b), bisection where q is not finite; settled entries drop out (flat arrays,
+        # indices idx)
+        f_hi = np.broadcast_to(q_at(np.full(shape, B)), shape).reshape(-1).copy()
+        f_lo = np.broadcast_to(q_at(lo.reshape(shape)), shape).reshape(-1).copy()
+        side = np.zeros(lo.shape, dtype=np.int8)
+        # entries with h'(B) <= 0 have their minimiser at B: the bracket stays [lo, B]
+        idx = np.flatnonzero(ok.reshape(-1) & (f_hi > 0))
+        for _ in range(iters):
+            if idx.size == 0:
+                break
+            lo_i, hi_i, flo, fhi = lo[idx], hi[idx], f_lo[idx], f_hi[idx]
+            w = hi_i - lo_i
+            x = hi_i - fhi * w / (fhi - flo)
+            x = np.where(np.isfinite(x) & np.isfinite(flo) & np.isfinite(fhi),
+                         np.clip(x, lo_i + 0.01 * w, hi_i - 0.01 * w), lo_i + 0.5 * w)
+            if idx.size == lo.size:  # every entry (idx is all of them, in order)
+                f = np.broadcast_to(q_at(x.reshape(shape)), shape).reshape(-1)
+            else:
+                f = q_at(x, idx)
+            rising = f > 0
+            sd = side[idx]
+            flo = np.where(rising & (sd == 1), flo * 0.5, flo)  # Illinois
+            fhi = np.where(~rising & (sd == -1), fhi * 0.5, fhi)
+            hi[idx], f_hi[idx] = np.where(rising, x, hi_i), np.where(rising, f, fhi)
+            lo[idx], f_lo[idx] = np.where(rising, lo_i, x), np.where(rising, flo, f)
+            side[idx] = np.where(rising, 1, -1)
+            idx = idx[hi[idx] - lo[idx] > 1e-7 * hi[idx]]
+        bl, bu = lo.reshape(shape), hi.reshape(shape)
+        hu, gu = h_and_slope(bu)
+        hl, gl = h_and_slope(bl)
+        est = hu - np.maximum(gu, 0.0) * (bu - bl)
+        low = hl + np.minimum(gl, 0.0) * (bu - bl)
+        est = np.where(np.isnan(est), -np.inf, est)
+        est = np.maximum(est, np.where(np.isfinite(low), low, -np.inf))
+        est = est - 1e-12 * np.abs(est)  # rounding margin
     est = np.maximum(est, theta * b0 / B)  # never below the pure band need
     return np.where(ok, est, np.inf)
 
@@ -313,26 +507,64 @@ def round_delay_bound(t: Terms, valid: np.ndarray, bandwidth_hz: float, *,
 
     Each device picks any valid option; R is ignored and server memory too unless ``mem`` (the
     options' shares of an activation budget, see _needs) is given (relaxations).
+
+    The largest T the tests of _needs prove impossible is found by the Illinois variant of
+    regula falsi on log T (superlinear; bisection steps where the excess is infinite): the
+    lower end of the bracket is always certified impossible, and it is what we return. At most
+    ``iters`` steps; it stops when the bracket is within a relative 1e-12.
     """
     B = bandwidth_hz
     alone = np.where(valid, device_delays(t, np.full(valid.shape, B), np.ones(valid.shape)),
                      np.inf)
     lo = alone.min(axis=2).max(axis=1)  # each device alone with everything
     n = lo.shape[0]
+    warm: dict = {}
+
+    if mem is None and not thetas and valid.shape[0] == 1 and valid.shape[2] > 1:
+        tb, vb = _band_representatives(t, valid)
+
+        def excess(T: np.ndarray) -> np.ndarray:
+            return _plain_excess(t, valid, tb, vb, B, T, warm)
+    else:
+        def excess(T: np.ndarray) -> np.ndarray:
+            return _excess(t, valid, B, T, thetas, mem, alphas, warm)
+
     hi = lo * 2.0
-    pending = _infeasible_at(t, valid, B, hi, thetas, mem, alphas)
+    h_hi = excess(hi)
+    h_lo = np.full(n, np.inf)  # unknown at the start; only its sign (>= 0 at a bound) matters
+    pending = h_hi > 0
     for _ in range(200):
         if not pending.any():
             break
         lo = np.where(pending, hi, lo)  # hi was certified impossible: it is a bound
+        h_lo = np.where(pending, h_hi, h_lo)
         hi = np.where(pending, hi * 4.0, hi)
-        pending = _infeasible_at(t, valid, B, hi, thetas, mem, alphas) & pending
+        h_new = excess(hi)
+        h_hi = np.where(pending, h_new, h_hi)
+        pending = pending & (h_new > 0)
+    xa, xb = np.log(lo), np.log(hi)
+    ha, hb = h_lo, h_hi
+    side = np.zeros(n, dtype=int)  # which end moved last: -1 lower, 1 upper
     for _ in range(iters):
-        mid = np.sqrt(lo * hi)
-        bad = _infeasible_at(t, valid, B, mid, thetas, mem, alphas)
-        lo = np.where(bad, mid, lo)
-        hi = np.where(bad, hi, mid)
-    return lo.reshape(n)
+        act = np.isfinite(xa) & (xb - xa > 1e-12)
+        if not act.any():
+            break
+        w = xb - xa
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            x = xb - hb * w / (hb - ha)
+        mid = xa + 0.5 * w
+        x = np.where(np.isfinite(x) & np.isfinite(ha), np.clip(x, xa + 1e-3 * w, xb - 1e-3 * w),
+                     mid)
+        x = np.where(act, x, xa)
+        h = excess(np.exp(x))
+        bad = act & (h > 0)
+        good = act & ~bad
+        hb = np.where(bad & (side == -1), hb * 0.5, hb)  # Illinois: halve the stale end
+        ha = np.where(good & (side == 1), ha * 0.5, ha)
+        xa, ha = np.where(bad, x, xa), np.where(bad, h, ha)
+        xb, hb = np.where(good, x, xb), np.where(good, h, hb)
+        side = np.where(bad, -1, np.where(good, 1, side))
+    return np.exp(xa).reshape(n)
 
 
 def min_rounds(inst: Instance, table: OptionTable, valid: np.ndarray | None = None) -> float:
@@ -358,37 +590,43 @@ def _table_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...]) 
 def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
                      T: np.ndarray, thetas: tuple[float, ...], prices: np.ndarray,
                      mem: np.ndarray | None = None,
-                     alphas: tuple[float, ...] = ()) -> np.ndarray:
+                     alphas: tuple[float, ...] = (), cache: dict | None = None) -> np.ndarray:
     """Lower bound D(T) on the mean distortion of any plan with round delay T (inf: no plan).
 
     Lagrangian dual of min sum_k w_k delta_k s.t. sum_k need_k <= 1, for each resource test of
-    _needs and each price nu: sum_k min_o (w_k delta_ko + nu need_ko) - nu.
+    _needs and each price nu: sum_k min_o (w_k delta_ko + nu need_ko) - nu. ``cache`` (a dict
+    kept between calls on the same t3 and B) warm-starts the band needs (see _needs).
     """
     n = len(T)
-    t = Terms(*(np.broadcast_to(f, (n,) + f.shape[1:]) for f in
-                (t3.compute, t3.up_bits, t3.down_bits, t3.server_work)), t3.snr_ul, t3.snr_dl)
     best = np.full(n, -np.inf)
-    for g in _needs(t, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas,
-                    mem=mem, alphas=alphas):
+    wd = wdelta[None]
+    for g in _needs(t3, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas,
+                    mem=mem, alphas=alphas, cache=cache):
         best = np.where(g.min(axis=2).sum(axis=1) > 1.0, np.inf, best)  # T impossible
         for nu in prices:
-            with np.errstate(invalid="ignore"):
-                val = np.where(np.isfinite(g), wdelta[None] + nu * g, np.inf)
+            # nu > 0: inf stays where g is (invalid or impossible options)
+            val = wd + nu * g if nu > 0 else np.where(np.isfinite(g), wd, np.inf)
             best = np.maximum(best, val.min(axis=2).sum(axis=1) - nu)
     return best
 
 
 def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...], *,
                   valid: np.ndarray | None = None, mem: np.ndarray | None = None,
-                  alphas: tuple[float, ...] = (), ratio: float = 1.002, max_points: int = 120,
-                  n_prices: int = 40, k_ary: int = 32) -> float:
+                  alphas: tuple[float, ...] = (), ratio: float = 1.0002, max_points: int = 120,
+                  n_prices: int = 40, k_ary: int = 0, batch: int = 8,
+                  start_thetas: tuple[float, ...] | None = None) -> float:
     """Lower bound that couples the rounds factor R with the round delay T.
 
     For a round delay T, every plan meeting it has mean distortion Delta >= D(T)
-    (_dual_distortion; inf where a resource test proves T impossible). D is non-increasing in
-    T, so on a geometric grid T_0 < T_1 < ... (T_0 certified impossible or the relaxation
-    bound) every plan with T in [T_i, T_i+1] has R x T >= rounds (1 + eta D(T_i+1)) T_i, and
-    beyond the grid R x T >= R_min T_n. The bound is the least of these.
+    (_dual_distortion; inf where a resource test proves T impossible). On points
+    T_0 < T_1 < ... < T_n (T_0 = round_delay_bound with the same tests: no plan is faster),
+    every plan with T in [T_i, T_i+1] meets T_i+1, so R x T >= rounds (1 + eta D(T_i+1)) T_i,
+    and beyond T_n R x T >= R_min T_n. The bound is the least of these. The points: a geometric
+    grid up to T_n = T_0 R_max / R_min (beyond it the tail bound is at least R_max T_0), then
+    best first: the ``batch`` intervals of least bound are halved (in log T) while wider than
+    ``ratio``, until ``max_points`` dual evaluations. ``k_ary`` > 0 adds the older k-ary search
+    on T_0 (no gain since T_0 uses the same tests). ``start_thetas`` (default: ``thetas``) are the
+    priced tests of T_0 alone: a few cheap evaluations, where the grid's many cannot afford them.
 
     ``valid`` restricts the options (default: the table's) and ``mem``/``alphas`` add the
     server-memory activation budget to every resource test (see _needs); both describe a
@@ -399,7 +637,8 @@ def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...],
     t3, valid = _table_terms(table), valid2[None]
     B = a.bandwidth
     kw = {"mem": None if mem is None else mem[None], "alphas": alphas}
-    T_lb = float(round_delay_bound(t3, valid, B, **kw)[0])
+    T_lb = float(round_delay_bound(t3, valid, B, **kw,
+                                   thetas=thetas if start_thetas is None else start_thetas)[0])
     r_min = min_rounds(inst, table, valid2)
     if not np.isfinite(T_lb) or T_lb <= 0:
         return r_min * T_lb
@@ -409,22 +648,26 @@ def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...],
     n_tests = (2 + len(thetas)) * (1 + len(alphas))
     chunk = max(1, int(2e6 // max(valid2.size * max(1, n_tests // 7), 1)))  # grid points per call
 
+    cache: dict = {}
+
     def dual(T: np.ndarray) -> np.ndarray:
         return np.concatenate([_dual_distortion(t3, valid, wdelta, B, T[i:i + chunk], thetas,
                                                 prices[:1] if a.eta == 0 else prices,
-                                                **kw)
+                                                cache=cache, **kw)
                                for i in range(0, len(T), chunk)])
 
     # k-ary search: move T_0 up to the last grid point the resource tests prove impossible,
     # first on a coarse grid (extended while every point is impossible), then finer inside
+    # (round_delay_bound ran the same tests: this only helps where their estimates are not
+    # monotone in T)
     f = 1.25
-    for _ in range(20):
+    for _ in range(20 if k_ary > 0 else 0):
         bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
         if bad.any():
             T_lb *= f ** (np.flatnonzero(bad).max() + 1)
         if not bad.all():
             break
-    for _ in range(2 if k_ary >= 16 else 3):
+    for _ in range(0 if k_ary <= 0 else 2 if k_ary >= 16 else 3):
         f **= 1.0 / k_ary
         bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
         if bad.any():
@@ -432,10 +675,27 @@ def coupled_bound(inst: Instance, table: OptionTable, thetas: tuple[float, ...],
     if a.eta == 0:
         return r_min * T_lb
     r_max = a.rounds * (1 + a.eta * d_max)
-    n = int(min(max_points, math.ceil(math.log(r_max / r_min) / math.log(ratio)) + 2))
-    grid = T_lb * ratio ** np.arange(n)
-    d = np.maximum(dual(grid), float(np.where(valid2, wdelta, np.inf).min(axis=1).sum()))
-    # T in [grid[i], grid[i+1]]: R >= rounds (1 + eta D(grid[i+1])) (infinite D: no plan there)
+    d_floor = float(np.where(valid2, wdelta, np.inf).min(axis=1).sum())
+    span = math.log(max(r_max / r_min, 1.0 + 1e-9))
+    n0 = int(min(max(max_points // 3, 2), math.ceil(span / math.log(ratio)) + 1))
+    x = np.linspace(0.0, span, n0)  # log(T / T_lb)
+    d = np.maximum(dual(T_lb * np.exp(x)), d_floor)
+    used = n0
+    while used < max_points:
+        # T in [T_i, T_i+1]: R >= rounds (1 + eta D(T_i+1)) (infinite D: no plan there)
+        cand = np.exp(x[:-1]) * (1 + a.eta * d[1:])
+        wide = np.diff(x) > math.log(ratio)
+        order = np.argsort(np.where(wide, cand, np.inf))[:min(batch, max_points - used)]
+        order = order[wide[order]]
+        if not len(order):
+            break
+        mid = 0.5 * (x[order] + x[order + 1])
+        x = np.concatenate([x, mid])
+        d = np.concatenate([d, np.maximum(dual(T_lb * np.exp(mid)), d_floor)])
+        idx = np.argsort(x, kind="stable")
+        x, d = x[idx], d[idx]
+        used += len(mid)
+    grid = T_lb * np.exp(x)
     cand = np.concatenate([grid[:-1] * a.rounds * (1 + a.eta * d[1:]), [grid[-1] * r_min]])
     return float(max(cand.min(), r_min * T_lb))
 
@@ -580,17 +840,22 @@ def lagrange_effort(n_options: int) -> dict:
     """Resolution of the lagrangian bound for a table of ``n_options`` (device, option) entries.
 
     Every setting gives a certified bound; finer ones are tighter and slower. The priced tests
-    (thetas) cost most, so large tables drop them and keep the server-share, band and memory
-    tests (the time stays within seconds at 10,000 devices).
+    (thetas) cost most, so the largest tables keep one only for the least round delay (T_0 of
+    coupled_bound) and the server-share, band and memory tests everywhere. Measured on 2 shared
+    cores: data instances and random ones up to 50 devices 2-6 s, 1,000 devices ~11 s, 10,000
+    ~25 s (the 10,000-device table has 390,000 entries).
     """
+    full = {"thetas": LAGRANGE_THETAS, "alphas": (0.25, 0.5, 0.75), "n_prices": 40,
+            "max_points": 40}
     if n_options <= 400:
-        return {"thetas": LAGRANGE_THETAS, "alphas": (0.25, 0.5, 0.75), "max_cases": 1,
-                "n_prices": 24, "max_points": 60, "k_ary": 8}
-    if n_options <= 4000:
-        return {"thetas": (0.2, 0.5, 0.8), "alphas": (0.25, 0.5, 0.75), "max_cases": 0,
-                "n_prices": 16, "max_points": 40, "k_ary": 8}
-    return {"thetas": (), "alphas": (0.25, 0.5, 0.75), "max_cases": 0, "n_prices": 12,
-            "max_points": 30, "k_ary": 8}
+        return {**full, "max_cases": 3, "max_points": 60}
+    if n_options <= 2000:
+        return {**full, "max_cases": 2}
+    if n_options <= 50000:
+        return {**full, "thetas": (0.3, 0.7), "max_cases": 0, "n_prices": 24,
+                "max_points": 30}
+    return {"thetas": (), "start_thetas": (0.5,), "alphas": (0.25, 0.5, 0.75), "max_cases": 0,
+            "n_prices": 12, "max_points": 24}
 
 
 def lower_bound(inst: Instance, *, method: str = "relaxation", time_limit: float = 10.0,

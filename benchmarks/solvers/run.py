@@ -51,7 +51,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "scaling_budget_s": 120.0,
     "scaling_growth": 1.5,
     "lagrangian_max_devices": 50,
-    "scaling_lagrangian_max_devices": 1000,  # the scaling suite's gap uses it up to this size
+    "scaling_lagrangian_max_devices": 10000,  # the scaling suite's gap uses it up to this size
     "verify_max_devices": 50,  # the Pyomo verifier is slow on huge instances
     "solver_options": {"exhaustive": {"max_combinations": 100000}},
     "solvers": None,  # None: every available registered solver; else a list of names

@@ -318,9 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="solver option (repeatable)")
     s.add_argument("--bound", choices=["relaxation", "lagrangian", "milp", "none"],
-                   default="relaxation",
-                   help="certified lower bound attached to every plan for its gap "
-                        "(default: relaxation, fast; lagrangian is tighter and slower)")
+                   default="lagrangian",
+                   help="certified lower bound attached to every plan for its gap (default: "
+                        "lagrangian, prices server memory, seconds; relaxation: weaker, "
+                        "instant; milp: runs the milp solver)")
     s.add_argument("--simulate", action=argparse.BooleanOptionalAction, default=True,
                    help="run the two-timescale fading simulation (default: on)")
     s.set_defaults(func=cmd_solve)

@@ -83,8 +83,7 @@ class _Relaxed:
         # smallest positive share so that options with server work still get a finite price
         pos = al.share[al.share > 0]
         share = np.where(al.share > 0, al.share, pos.min() if len(pos) else 1.0 / sp.K)
-        opt = sp.option_delays(np.zeros(sp.K, dtype=int),
-                               Allocation(al.bandwidth, share, al.round_delay))
+        opt = sp.option_delays(Allocation(al.bandwidth, share, al.round_delay))
         opt = np.where(np.isfinite(opt), opt, np.nan)
         opt = np.where(np.isnan(opt), np.nanmax(np.where(sp.fits, opt, np.nan)), opt)
         R = self.rounds(x)

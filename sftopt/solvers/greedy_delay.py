@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..allocation import Allocation, delay_weights, exact_allocation
+from ..channel import shannon_rate
 from ..cost import (
     PARALLEL,
     REL_TOL,
@@ -130,7 +131,7 @@ class PlanSpace:
         al = alloc(self.terms(plan), self.B)
         return self.rounds(plan) * al.round_delay, al
 
-    def option_delays(self, plan: np.ndarray, al: Allocation) -> np.ndarray:
+    def option_delays(self, al: Allocation) -> np.ndarray:
         """K x O: each device's delay under each option at the current (b, phi); inf for an
         option that needs a resource the allocation gave the device none of."""
         b, share = al.bandwidth, al.share
@@ -138,8 +139,8 @@ class PlanSpace:
         huge = 1e300
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             pos = np.maximum(b, 1e-300)
-            inv_u = np.where(b > 0, _inv(pos, self.a.snr_ul), huge)
-            inv_d = np.where(b > 0, _inv(pos, self.a.snr_dl), huge)
+            inv_u = np.where(b > 0, 1.0 / shannon_rate(pos, self.a.snr_ul), huge)
+            inv_d = np.where(b > 0, 1.0 / shannon_rate(pos, self.a.snr_dl), huge)
             inv_s = np.where(share > 0, 1.0 / np.maximum(share, 1e-300), huge)
             out = self.C + self.U * inv_u[:, None] + self.V * inv_d[:, None] \
                 + self.S * inv_s[:, None]
@@ -153,7 +154,7 @@ class PlanSpace:
         w = delay_weights(t, al)
         T = al.round_delay
         R = self.rounds(plan)
-        opt = self.option_delays(plan, al)
+        opt = self.option_delays(al)
         cur = opt[self.rows, plan]
         dR = self.a.rounds * self.a.eta * self.a.sample_weight[:, None] * (
             self.delta[None, :] - self.delta[plan][:, None])
@@ -162,10 +163,10 @@ class PlanSpace:
         return np.where(np.isnan(out), np.inf, out)
 
     # ---------------------------------------------------------------- moves
-    def memory_freed(self, plan: np.ndarray) -> np.ndarray:
-        """K x O: server memory freed when device k alone switches to option o (negative: the
-        move needs more). Vectorised: only the shallowest cut (parallel) or the largest
-        activation holder (sequential) couples devices, so the top two of the others suffice."""
+    def memory_after(self, plan: np.ndarray) -> np.ndarray:
+        """K x O: the server memory after device k alone switches to option o. Vectorised: only
+        the shallowest cut (parallel) or the largest activation holder (sequential) couples
+        devices, so the top two of the others suffice."""
         a = self.a
         cut = self.opt_cut[plan]
         acts = self.srv_act[self.rows, plan]
@@ -177,7 +178,12 @@ class PlanSpace:
             held_new = np.maximum(_max_of_others(acts)[:, None], new_act)
         low = _min_of_others(cut)  # shallowest cut among the other devices
         new_min = np.minimum(low[:, None], self.opt_cut[None, :])
-        return self.server_memory(plan) - (a.srv_static[new_min] + held_new)
+        return a.srv_static[new_min] + held_new
+
+    def memory_freed(self, plan: np.ndarray) -> np.ndarray:
+        """K x O: server memory freed when device k alone switches to option o (negative: the
+        move needs more)."""
+        return self.server_memory(plan) - self.memory_after(plan)
 
     def repair_memory(self, plan: np.ndarray, alloc: AllocFn = exact_allocation,
                       deadline: float = np.inf, batch: int | None = None) -> np.ndarray | None:
@@ -282,9 +288,9 @@ class PlanSpace:
             if len(ks) > full_limit:  # screen: moves predicted to help, then the next best few
                 n_keep = int((pred[ks, os_] < 0).sum()) + full_limit // 2
             # moves that overflow the server memory are left to the pair moves
-            fits_server = (self.server_memory(plan) - self.memory_freed(plan)[ks, os_]
+            fits_server = (self.memory_after(plan)[ks, os_]
                            <= self.a.server_memory * (1.0 + REL_TOL))
-            order = _smallest(pred[ks, os_], np.ones(len(ks), dtype=bool), n_keep)
+            order = _smallest(pred[ks, os_], n_keep)
             order = order[fits_server[order]][:max_scan]
             improved = False
             for i in order:
@@ -413,23 +419,14 @@ class PlanSpace:
         """A move that only fits the server memory if another device frees some: the `top`
         helpful single moves that overflow the server, each paired with the `top` moves of
         other devices freeing the most memory per predicted cost. First improving pair wins."""
-        limit = self.a.server_memory * (1.0 + REL_TOL)
-        ks, os_ = np.nonzero(self.fits & (pred < 0))
-        over = []
-        for i in np.argsort(pred[ks, os_], kind="stable"):
-            if time.perf_counter() >= deadline:
-                self.timed_out = True
-                return None
-            trial = plan.copy()
-            trial[ks[i]] = os_[i]
-            if self.server_memory(trial) > limit:
-                over.append((ks[i], os_[i]))
-            if len(over) >= top:
-                break
+        after = self.memory_after(plan)
+        ks, os_ = np.nonzero(self.fits & (pred < 0) & (after > self.a.server_memory
+                                                         * (1.0 + REL_TOL)))
+        over = [(ks[i], os_[i]) for i in np.argsort(pred[ks, os_], kind="stable")[:top]]
         if not over:
             return None
         fk, fo = np.nonzero(self.fits)
-        freed = self.memory_freed(plan)[fk, fo]
+        freed = self.server_memory(plan) - after[fk, fo]
         ok = freed > 0
         fk, fo, freed = fk[ok], fo[ok], freed[ok]
         score = freed / (np.maximum(pred[fk, fo], 0.0) + 1e-12 * abs(val))
@@ -452,8 +449,8 @@ class PlanSpace:
         """Per device the fitting option with the least own delay at equal shares, weighted by
         its effect on the rounds (1 + eta delta)."""
         K = self.K
-        inv_u = _inv(self.B / K, self.a.snr_ul)
-        inv_d = _inv(self.B / K, self.a.snr_dl)
+        inv_u = 1.0 / shannon_rate(self.B / K, self.a.snr_ul)
+        inv_d = 1.0 / shannon_rate(self.B / K, self.a.snr_dl)
         own = self.C + self.U * inv_u[:, None] + self.V * inv_d[:, None] + self.S * K
         own = own * (1.0 + self.a.eta * self.delta[None, :])
         return np.argmin(np.where(self.fits, own, np.inf), axis=1)
@@ -469,10 +466,10 @@ class PlanSpace:
                            schedule=self.schedule, status=status)
 
 
-def _smallest(x: np.ndarray, keep: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the n smallest entries of x where keep, in ascending order (stable), without
-    sorting all of x (a large fleet's neighbourhood has K x O entries)."""
-    idx = np.flatnonzero(keep)
+def _smallest(x: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the n smallest entries of x in ascending order (stable), without sorting all
+    of x (a large fleet's neighbourhood has K x O entries)."""
+    idx = np.arange(len(x))
     if n < len(idx):
         part = np.argpartition(x[idx], n - 1)[:n]
         # ties at the cut-off: the stable order keeps the lowest indices, as a full sort would
@@ -501,11 +498,6 @@ def _max_of_others(x: np.ndarray) -> np.ndarray:
     out = np.full(len(x), x[i], dtype=float)
     out[i] = np.delete(x, i).max()
     return out
-
-
-def _inv(b: float, x: np.ndarray) -> np.ndarray:
-    """1/r(b) for one band b and per-device SNR coefficients x."""
-    return 1.0 / (b * np.log2(1.0 + x / b))
 
 
 def deadline_of(time_limit: float | None) -> float:

@@ -33,6 +33,7 @@ from .cost import (
     SEQUENTIAL,
     Terms,
     comm_delay,
+    comm_delay_and_slope,
     device_delays,
     device_memory,
     server_memory,
@@ -42,7 +43,6 @@ from .instance import Instance
 from .result import Result
 
 METHODS = ("relaxation", "lagrangian", "milp")
-LN2 = math.log(2.0)
 _B_FLOOR = 1e-12  # smallest band tried, as a fraction of B (below it a device is not served)
 
 
@@ -204,21 +204,6 @@ def option_table(inst: Instance, *, prune: bool = True) -> OptionTable:
 
 
 # --------------------------------------------------------------------------- comm helpers
-def _comm_and_slope(t: Terms, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The comm delay D(b) and its slope D'(b) in one pass (b > 0; as comm_delay, comm_slope)."""
-    d = 0.0
-    slope = 0.0
-    for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
-        q = x / b
-        lg = np.log1p(q) * (1.0 / LN2)
-        inv = 1.0 / (b * lg)
-        dr = lg - q / (LN2 * (1.0 + q))
-        send = bits > 0
-        d = d + np.where(send, bits * inv, 0.0)
-        slope = slope - np.where(send, bits * dr * inv * inv, 0.0)
-    return d, slope
-
-
 def _fixed_delays(t: Terms, B: float, cache: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """Comm delay with the whole band and at the floor band (shape of t; T-independent)."""
     if cache is not None and "full" in cache:
@@ -268,7 +253,7 @@ def band_needed(t: Terms, slack: np.ndarray, bandwidth_hz: float, iters: int = 1
         idx = None  # entries still moving (None: all); the others keep their last iterate
         for _ in range(iters):
             cur = b if idx is None else b.reshape(-1)[idx]
-            d, ds = _comm_and_slope(tt, cur)
+            d, ds = comm_delay_and_slope(tt, cur)
             step = (tg * d - 1.0) * d / -ds
             new = np.where(np.isfinite(step), np.clip(cur + step, floor, bandwidth_hz), cur)
             moving = np.abs(new - cur) > 1e-10 * cur
@@ -432,7 +417,7 @@ def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
     shape = b0.shape
 
     def h_and_slope(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        d, ds = _comm_and_slope(t, b)
+        d, ds = comm_delay_and_slope(t, b)
         rest = slack - d
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             phi = np.where(S > 0, S / rest, 0.0)
@@ -451,7 +436,7 @@ def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
             tt = _flat_terms(t, shape, idx)
             sl = np.broadcast_to(slack, shape).reshape(-1)[idx]
             SS = np.broadcast_to(S, shape).reshape(-1)[idx]
-        d, ds = _comm_and_slope(tt, b)
+        d, ds = comm_delay_and_slope(tt, b)
         return (sl - d) / np.sqrt(-ds) - np.sqrt((1 - theta) * SS * B / theta)
 
     ok = np.isfinite(b0)

@@ -13,6 +13,8 @@ import numpy as np
 from .channel import shannon_rate
 from .instance import Arrays, Instance
 
+LN2 = float(np.log(2.0))
+
 PARALLEL, SEQUENTIAL = "parallel", "sequential"
 SCHEDULES = (PARALLEL, SEQUENTIAL)
 REL_TOL = 1e-9  # resource sums may exceed capacity by this much (relative)
@@ -68,20 +70,30 @@ def comm_delay(t: Terms, bandwidth: np.ndarray) -> np.ndarray:
     return up + down
 
 
-def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
-    """d/db of the comm delay (negative): -bits r'(b) / r(b)^2 summed over up and down.
+def comm_delay_and_slope(t: Terms, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The comm delay D(b) and its slope D'(b) (negative) in one pass, for b > 0.
 
-    r(b) = b log2(1 + x/b), r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts
-    and bounds; where nothing is sent the slope is 0.
+    D = bits / r(b) summed over up and down, D' = -bits r'(b) / r(b)^2, with r(b) = b log2(1 +
+    x/b) and r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts and bounds; where
+    nothing is sent both are 0.
     """
-    out = 0.0
+    d = 0.0
+    slope = 0.0
     for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
-        lg = np.log2(1.0 + x / b)
-        r = b * lg
-        dr = lg - x / (np.log(2.0) * (b + x))
+        q = x / b
+        lg = np.log1p(q) * (1.0 / LN2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out = out + np.where(bits > 0, -bits * dr / r**2, 0.0)
-    return out
+            inv = 1.0 / (b * lg)
+        dr = lg - q / (LN2 * (1.0 + q))
+        send = bits > 0
+        d = d + np.where(send, bits * inv, 0.0)
+        slope = slope - np.where(send, bits * dr * inv * inv, 0.0)
+    return d, slope
+
+
+def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
+    """d/db of the comm delay (negative), b > 0; 0 where nothing is sent."""
+    return comm_delay_and_slope(t, b)[1]
 
 
 def server_delay(t: Terms, share: np.ndarray) -> np.ndarray:

@@ -192,21 +192,6 @@ def time_interleaved(sm: StagedModel, ids: Any, labels: Any, *, cuts: Sequence[i
     return out
 
 
-def time_stages(sm: StagedModel, ids: Any, labels: Any, *, repeats: int = 5, warmup: int = 2,
-                clock: str = "wall", progress: Callable[[], None] | None = None
-                ) -> dict[str, list[list[float]]]:
-    """Per-stage forward and backward seconds for `repeats` timed steps after `warmup` steps.
-
-    Returns {"fwd": [[s, ...] per stage], "bwd": [...]} by `clock`, and the same by the wall
-    clock under "fwd_wall"/"bwd_wall"; stage 0's backward is 0 (not run). torch on CPU runs
-    ops synchronously, so a clock around a stage measures its compute. (`time_interleaved`
-    with no cuts; the garbage collector is off while timing.)
-    """
-    t = time_interleaved(sm, ids, labels, repeats=repeats, warmup=warmup, clock=clock,
-                         progress=progress)
-    return {k: t[k] for k in ("fwd", "bwd", "fwd_wall", "bwd_wall")}
-
-
 def time_device_part(sm: StagedModel, ids: Any, labels: Any, cut: int, *, repeats: int = 5,
                      warmup: int = 2, seed: int = 0) -> dict[str, list[float]]:
     """Seconds of a device's work for cut s, end to end: forward through stages 0..s, then the

@@ -64,8 +64,9 @@ COLUMNS = ["instance", "solver", "status", "total_s", "round_s", "rounds", "boun
            "sim_total_s", "MB/round", "verified", "wall_s"]
 
 
-def _solve_one(inst, info, args, notes: list[str]):
-    """Solve, simulate and verify one (instance, solver) pair: (table row, result or None)."""
+def _solve_one(inst, info, args, notes: list[str], untimed: list[str]):
+    """Solve, simulate and verify one (instance, solver) pair: (table row, result or None).
+    Solvers that have no time limit while one was asked for are added to ``untimed``."""
     from .simulation import simulate
     from .solvers import solve
     from .solvers.registry import SolverOptionError
@@ -78,7 +79,7 @@ def _solve_one(inst, info, args, notes: list[str]):
         if value is not None and key in info.options:
             opts[key] = value
         elif value is not None and key == "time_limit":
-            notes.append(f"{info.name} has no time limit (it runs to completion)")
+            untimed.append(info.name)
     if not info.available():
         notes.append(f"{info.name} needs {', '.join(info.needs)}, not installed")
         return {**row, "status": "unavailable"}, None
@@ -154,13 +155,14 @@ def cmd_solve(args: argparse.Namespace) -> int:
     instances = [(p, load_instance(p)) for p in args.instances]  # all errors before any work
     out_dir = Path(args.out) if args.out else None
     notes: list[str] = []
+    untimed: list[str] = []
     pairs = [(path, inst, info) for path, inst in instances for info in infos]
     bar = tqdm(pairs, desc="solving", unit="solve", disable=len(pairs) < 2 or None,
                leave=False, file=sys.stderr)
     done = []  # [path, instance, solver info, table row, result or None]
     for path, inst, info in bar:
         bar.set_postfix_str(f"{inst.name} / {info.name}")
-        row, res = _solve_one(inst, info, args, notes)
+        row, res = _solve_one(inst, info, args, notes, untimed)
         done.append([path, inst, info, row, res])
     _attach_bounds(done, args.bound)
     for path, inst, info, _, res in done:
@@ -170,10 +172,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
             res.save(out_dir / f"{Path(path).stem}.{info.name}.plan.json")
         if len(pairs) == 1:
             _print_devices(inst, res)
-    untimed = [n.split(" has no time limit")[0] for n in notes if " has no time limit" in n]
     if untimed:
         names = ", ".join(dict.fromkeys(untimed))
-        notes = [n for n in notes if " has no time limit" not in n]
         notes.append(f"--time-limit not used by {names} (no time limit: they run to completion)")
     for note in dict.fromkeys(notes):  # each once, in order
         print(f"note: {note}", file=sys.stderr)

@@ -120,3 +120,11 @@ def test_every_parallel_plan_gets_a_certified_gap(tmp_path, capsys):
     assert seq["lower_bound_s"] != pytest.approx(best)
     assert main(["solve", TINY, "--bound", "none", "--no-simulate", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())["gap"] is None
+
+
+def test_time_limit_note_names_the_untimed_solvers(capsys):
+    assert main(["solve", TINY, "--solver", "greedy,greedy-delay,vanilla-sl", "--time-limit",
+                 "5", "--no-simulate", "--bound", "none"]) == 0
+    err = capsys.readouterr().err
+    assert "note: --time-limit not used by greedy, vanilla-sl (no time limit" in err
+    assert err.count("time limit") == 1  # one note, greedy-delay (which has one) not in it

@@ -389,13 +389,6 @@ def _excess(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
     return out
 
 
-def _infeasible_at(t: Terms, valid: np.ndarray, B: float, T: np.ndarray,
-                   thetas: tuple[float, ...], mem: np.ndarray | None = None,
-                   alphas: tuple[float, ...] = (), warm: dict | None = None) -> np.ndarray:
-    """True where round delay T[n] is certified impossible for shape-(N, K, O) options."""
-    return _excess(t, valid, B, T, thetas, mem, alphas, warm) > 0.0
-
-
 def _priced_need(t: Terms, slack: np.ndarray, B: float, theta: float,
                  iters: int = 14, cache: dict | None = None) -> np.ndarray:
     """Certified lower estimate of min_b theta b/B + (1-theta) phi(b), phi(b) = S/(slack - D(b)).

@@ -1,0 +1,145 @@
+"""The `split` family reproduces its committed reference: every bundled instance, every solver.
+
+`tests/reference/split.json` holds the plans, bounds and simulations the code gave before the
+move to the family layout (its header names the commit). Every solver runs with options that
+make it deterministic (no time limit reached; milp and minlp with loose gaps and few iterations
+so the suite stays quick), and must give the same plan: cuts and levels exactly, every figure
+to a relative 1e-6 (the CPU's vector paths may change the last bits). Rebuild (only when a
+change of behaviour is intended, and say so in the commit):
+
+    .venv/bin/python -m tests.test_reference --write
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sftopt
+from sftopt.bounds import lower_bound
+from sftopt.generate import random_instance
+from sftopt.simulation import simulate
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = Path(__file__).resolve().parent / "reference" / "split.json"
+INSTANCES = sorted(p.stem for p in (ROOT / "data" / "instances").glob("*.json"))
+SOLVERS = ["greedy", "baseline-equal", "greedy-delay", "greedy-memory", "alm", "sqp", "milp",
+           "minlp", "exhaustive", "no-compression", "equal-bandwidth", "fixed-cut",
+           "device-only", "server-only", "vanilla-sl"]
+# deterministic settings: no run reaches a time limit
+OPTIONS = {"sqp": {"max_iter": 1, "sqp_iter": 30, "max_plans": 16},
+           "milp": {"time_limit": 1e6, "max_iter": 1, "lp_rounds": 3, "cuts_per_device": 2,
+                    "incumbent": "greedy-delay", "gap_tol": 0.08},
+           "minlp": {"time_limit": 600.0, "gap_tol": 0.5}}
+# SCIP needs minutes beyond these (it would stop at its time limit: not reproducible)
+MINLP_INSTANCES = ("tiny-example", "llama7b-8dev")
+SIMULATED = ("greedy-delay", "baseline-equal", "vanilla-sl")  # exact, equal, fixed allocators
+GENERATED = [{"n_devices": 5, "seed": 1}, {"n_devices": 20, "seed": 2, "memory_pressure": 0.8,
+                                           "heterogeneity": 1.0, "model": "gpt2-medium"}]
+REL = 1e-6
+
+
+def _cases(name: str) -> list[str]:
+    return [s for s in SOLVERS if s != "minlp" or name in MINLP_INSTANCES]
+
+
+def run_instance(name: str) -> dict:
+    """Every figure the reference holds for one bundled instance."""
+    inst = sftopt.load_instance(ROOT / "data" / "instances" / f"{name}.json")
+    out: dict = {"sha256": inst.sha256, "runs": {}, "simulations": {}}
+    for solver in _cases(name):
+        opts = OPTIONS.get(solver, {})
+        res = sftopt.solve(inst, solver, **opts)
+        run = {"options": opts, "status": str(res.status), "message": res.message,
+               "objective": res.total_delay_s, "round_delay": res.round_delay_s,
+               "rounds": res.rounds, "bound": res.lower_bound_s,
+               "iterations": res.iterations, "plan": None}
+        if res.total_delay_s is not None:
+            run["plan"] = {
+                "schedule": res.schedule, "bytes_per_round": res.bytes_per_round,
+                "server_memory": res.peak_memory_bytes.server,
+                "cuts": [d.cut for d in res.devices], "levels": [d.level for d in res.devices],
+                "bandwidth": [d.bandwidth_hz for d in res.devices],
+                "share": [d.server_share for d in res.devices]}
+            if solver in SIMULATED:
+                sim = simulate(inst, res)
+                out["simulations"][solver] = {"allocator": sim.allocator, "seed": sim.seed,
+                                              "rounds": sim.rounds,
+                                              "total_delay_s": sim.total_delay_s}
+        out["runs"][solver] = run
+    out["bounds"] = {m: lower_bound(inst, method=m) for m in ("relaxation", "lagrangian")}
+    out["bounds"]["sequential"] = lower_bound(inst, schedule="sequential")
+    return out
+
+
+def generated() -> list[str]:
+    return [sftopt.load_instance(random_instance(**g)).sha256 for g in GENERATED]
+
+
+def _close(got, want, where: str) -> None:
+    if isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _close(g, w, f"{where}[{i}]")
+    elif isinstance(want, float) and isinstance(got, float):
+        if math.isinf(want):
+            assert got == want, where
+        else:
+            assert got == pytest.approx(want, rel=REL, abs=1e-12), where
+    else:
+        assert got == want, where
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+@pytest.mark.parametrize("name", INSTANCES)
+def test_bundled_instance_reproduces_reference(reference, name):
+    want = reference["instances"][name]
+    got = run_instance(name)
+    assert got["sha256"] == want["sha256"]
+    assert sorted(got["runs"]) == sorted(want["runs"])
+    for solver, w in want["runs"].items():
+        g = got["runs"][solver]
+        for key in ("status", "objective", "round_delay", "rounds", "bound", "iterations",
+                    "plan"):
+            if key == "plan" and w["plan"] is not None:
+                assert g["plan"] is not None, (solver, g["message"])
+                for field, value in w["plan"].items():
+                    _close(g["plan"][field], value, f"{name}/{solver}/plan.{field}")
+            else:
+                _close(g[key], w[key], f"{name}/{solver}/{key}")
+    for key, value in want["bounds"].items():
+        _close(got["bounds"][key], value, f"{name}/bounds/{key}")
+    for solver, value in want["simulations"].items():
+        for field, v in value.items():
+            _close(got["simulations"][solver][field], v, f"{name}/simulation/{solver}/{field}")
+
+
+def test_generator_reproduces_reference(reference):
+    assert generated() == reference["generated"]
+
+
+def build() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    return {"about": "plans, bounds and simulations of the split family before the move to "
+                     "the family layout (tests/test_reference.py)",
+            "commit": commit, "versions": sftopt.result.versions(), "options": OPTIONS,
+            "generated_from": GENERATED, "generated": generated(),
+            "instances": {name: run_instance(name) for name in INSTANCES}}
+
+
+if __name__ == "__main__":
+    if "--write" not in sys.argv:
+        sys.exit("usage: python -m tests.test_reference --write")
+    REFERENCE.parent.mkdir(parents=True, exist_ok=True)
+    REFERENCE.write_text(json.dumps(build(), indent=1) + "\n")
+    print(f"wrote {REFERENCE}")

@@ -1,28 +1,67 @@
 """sftopt: plan and check split fine-tuning of LLMs over wireless edge networks.
 
-Public API: ``load_instance``, ``solve``, ``list_solvers``, ``available``, ``verify``, ``simulate``,
-``Result``, ``load_plan``. ``verify`` and ``simulate`` load on first use (Pyomo is slow to import).
+Public API: ``load_instance``, ``solve``, ``certify``, ``verify``, ``simulate``, ``placement``,
+``list_solvers``, ``available``, ``Result``, ``Status``, ``Termination``, ``load_plan``,
+``get_family``. Each dispatches on the instance's family.
 """
+
+from __future__ import annotations
 
 from typing import Any
 
-from .instance import Instance, InstanceError, load_instance
-from .result import Result, Status, load_plan
-from .solvers import available, solve
-from .solvers import solvers as list_solvers
+from .core.certify import certify
+from .core.errors import InstanceError
+from .core.family import Report, get_family
+from .core.loading import load_instance, load_plan
+from .core.options import Deadline
+from .core.placement import Placement
+from .core.registry import SolverInfo
+from .core.registry import solve as _solve
+from .core.registry import solvers as _solvers
+from .core.result import Result, Status, Termination
+from .core.schema import InstanceBase as Instance
 
-__all__ = ["Instance", "InstanceError", "Result", "Status", "available", "load_instance",
-           "list_solvers", "load_plan", "simulate", "solve", "verify"]
+__all__ = ["Deadline", "Instance", "InstanceError", "Placement", "Report", "Result",
+           "SolverInfo", "Status", "Termination", "available", "certify", "get_family",
+           "list_solvers", "load_instance", "load_plan", "placement", "simulate", "solve",
+           "verify"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name == "verify":
-        from .verifier import verify
+def solve(instance: Instance, method: str | None = None, **options: Any) -> Result:
+    """Solve ``instance`` with the solver ``method`` of its family (default: the family's).
 
-        return verify
-    if name == "simulate":
-        from .simulation import simulate
+    Options: the solver's own (``sftopt solvers`` lists them) and the common ones, time_limit
+    (s), seed, threads, gap_tol. Returns a Result (``objective``, ``bound``, ``gap``,
+    ``status``, ``termination``, ``plan``, ...).
+    """
+    return _solve(instance, method, **options)
 
-        return simulate
-    raise AttributeError(f"module 'sftopt' has no attribute {name!r}")
+
+def list_solvers(family: str | None = None) -> list[SolverInfo]:
+    """The registered solvers (of one family, or of every implemented one)."""
+    return _solvers(family)
+
+
+def available(family: str, method: str) -> bool:
+    """True if ``method`` is a solver of ``family`` whose optional backends are installed."""
+    from .core.registry import available as _available
+
+    return _available(family, method)
+
+
+def verify(instance: Instance, result: Result | dict[str, Any] | str) -> Report:
+    """Hold a plan against the family's formal (Pyomo) model: feasibility, slacks, objective."""
+    if not isinstance(result, Result):
+        result = load_plan(result)
+    return get_family(instance.family).verify(instance, result)
+
+
+def simulate(instance: Instance, result: Result, **options: Any) -> Any:
+    """The family's simulation of a plan (`split`: the two-timescale fading simulation)."""
+    return get_family(instance.family).simulate(instance, result, **options)
+
+
+def placement(instance: Instance, result: Result) -> Placement:
+    """Who runs which stages and what crosses which link: what the executor runs."""
+    return get_family(instance.family).placement(instance, result)

@@ -1,8 +1,14 @@
-"""Wireless channel: noise, path loss, Shannon rates and seeded Rayleigh fading traces."""
+"""Wireless channel: noise, path loss, the Shannon rate and its derivatives, seeded fading traces.
+
+The rate and everything derived from it live here, once; every family's cost model, allocator
+and bound call these functions.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+LN2 = float(np.log(2.0))
 
 
 def noise_w_per_hz(noise_dbm_hz: float) -> float:
@@ -23,6 +29,21 @@ def shannon_rate(bandwidth_hz: np.ndarray, snr_coef: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         r = b * np.log2(1.0 + x / b)
     return np.where(b > 0, r, 0.0)
+
+
+def inv_rate(b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """1/r(b), -(1/r)'(b) > 0 and (1/r)''(b) > 0 for the rate r(b) = b log2(1 + x/b), b > 0.
+
+    1/r is convex and decreasing in b (r is concave and increasing): what makes every
+    communication delay convex in the band.
+    """
+    z = x / b
+    lg = np.log1p(z)
+    r = b * lg / LN2
+    r1 = (lg - z / (1.0 + z)) / LN2
+    r2 = -(x * z) / (LN2 * (b + x) ** 2)  # = -x^2 / (ln2 b (b+x)^2)
+    inv = 1.0 / r
+    return inv, r1 * inv * inv, (2.0 * r1 * r1 - r * r2) * inv * inv * inv
 
 
 def fading_trace(n_devices: int, n_rounds: int, seed: int) -> np.ndarray:

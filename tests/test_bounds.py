@@ -12,21 +12,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sftopt import load_instance, solve
-from sftopt.bounds import (
+from sftopt import certify, get_family, load_instance, solve
+from sftopt.families.split.bounds import (
     LAGRANGE_THETAS,
-    METHODS,
     band_needed,
     coupled_bound,
     lagrange_effort,
     lower_bound,
     memory_coupled_bound,
-    option_table,
     round_delay_bound,
     sequential_bound,
-    with_bound,
 )
-from sftopt.cost import SEQUENTIAL, comm_delay, evaluate
+from sftopt.families.split.cost import SEQUENTIAL, comm_delay, evaluate
+from sftopt.families.split.options import option_table
+
+SPLIT = get_family("split")
+METHODS = SPLIT.bound_methods  # lagrangian, relaxation, milp
 
 # the tiny-instance generator lives beside the exact-solver tests (tests/ is not a package)
 _spec = importlib.util.spec_from_file_location(
@@ -47,46 +48,56 @@ def test_bounds_never_exceed_feasible_plans(seed, n_devices, n_blocks, n_levels,
                          server_pressure=pressure)
     opt = solve(inst, "exhaustive")
     assert opt.success
-    plans = [opt.total_delay_s] + [r.total_delay_s for r in
+    plans = [opt.objective] + [r.objective for r in
                                    (solve(inst, "greedy"), solve(inst, "baseline-equal"))
                                    if r.success]
     for method in ("relaxation", "lagrangian"):
         lb = lower_bound(inst, method=method)
         assert 0 < lb <= min(plans) * (1 + 1e-9), method
     m = solve(inst, "milp", max_iter=2, gap_tol=0.0)
-    assert m.lower_bound_s <= min(plans) * (1 + 1e-9)
+    assert m.bound <= min(plans) * (1 + 1e-9)
 
 
 def test_methods_ordered_on_one_instance():
     inst = tiny_instance(5, n_devices=3, n_blocks=2, n_levels=3)
-    opt = solve(inst, "exhaustive").total_delay_s
-    lbs = {m: lower_bound(inst, method=m, time_limit=10) for m in METHODS}
+    opt = solve(inst, "exhaustive").objective
+    lbs = {m: SPLIT.lower_bound(inst, m, "parallel", time_limit=10) for m in METHODS}
     assert lbs["relaxation"] <= lbs["lagrangian"] * (1 + 1e-9)
     assert lbs["milp"] <= opt * (1 + 1e-9)
     assert lbs["milp"] >= opt * (1 - 1e-3)  # the MILP bound closes the gap here
 
 
-def test_with_bound_attaches_gap():
+def test_certify_attaches_gap():
     inst = tiny_instance(4)
     res = solve(inst, "greedy")
-    out = with_bound(res, inst, method="lagrangian")
-    assert out.lower_bound_s is not None and out.gap is not None
-    assert out.gap == pytest.approx((out.total_delay_s - out.lower_bound_s) / out.total_delay_s)
+    (out,) = certify(inst, [res], "lagrangian")
+    assert out.bound == pytest.approx(lower_bound(inst, method="lagrangian"))
+    assert out.gap == pytest.approx((out.objective - out.bound) / out.objective)
     assert 0 <= out.gap < 1
-    assert with_bound(res, inst, bound=1.0).lower_bound_s == 1.0
-    assert with_bound(out, inst, bound=1.0).lower_bound_s == out.lower_bound_s  # keeps the larger
+    assert res.with_bound(1.0).bound == 1.0
+    assert out.with_bound(1.0).bound == out.bound  # keeps the larger
     other = tiny_instance(7)
-    with pytest.raises(ValueError):
-        with_bound(res, other)
-    seq = solve(inst, "vanilla-sl")
-    out = with_bound(seq, inst)  # the sequential bound, not the parallel one
-    assert out.lower_bound_s == pytest.approx(sequential_bound(inst))
-    assert 0 <= out.gap < 1
+    with pytest.raises(ValueError, match="another hash"):
+        certify(other, [res])
+    # an exact solver's dual bound certifies the heuristic's gap; the sequential plan gets the
+    # sequential optimum, not the parallel bounds
+    seq, exact = solve(inst, "vanilla-sl"), solve(inst, "exhaustive")
+    out, ex, sq = certify(inst, [res, exact, seq], "none")
+    assert out.bound == ex.bound == exact.bound
+    assert sq.bound is None  # no solver bound for sequential plans, and no method asked
+    sq, = certify(inst, [seq])
+    assert sq.bound == pytest.approx(sequential_bound(inst))
+    assert 0 <= sq.gap < 1
+    with pytest.raises(ValueError, match="bound method"):
+        certify(inst, [res], "magic")
+    nothing = solve(inst, "exhaustive", max_combinations=0)
+    assert certify(inst, [nothing]) == [nothing]  # no plan: nothing to certify
 
 
 def test_infeasible_instances_have_infinite_bound():
     for _, data in _infeasible_variants():
         assert math.isinf(lower_bound(load_instance(data)))
+        assert math.isinf(SPLIT.lower_bound(load_instance(data), "milp"))
         with pytest.raises(ValueError):
             option_table(load_instance(data))
 
@@ -125,7 +136,7 @@ def test_sequential_bound_is_the_sequential_optimum(seed, n_devices, n_blocks, n
     inst = load_instance(d)
     exact = _sequential_optimum(inst)
     for method in METHODS:
-        lb = lower_bound(inst, method=method, schedule="sequential")
+        lb = SPLIT.lower_bound(inst, method, "sequential")
         if math.isinf(exact):
             assert math.isinf(lb)
             continue
@@ -133,7 +144,7 @@ def test_sequential_bound_is_the_sequential_optimum(seed, n_devices, n_blocks, n
         assert lb >= exact * (1 - 1e-9)  # exact: the hull walk finds the optimum
     van = solve(inst, "vanilla-sl")
     if van.success:
-        assert sequential_bound(inst) <= van.total_delay_s * (1 + 1e-9)
+        assert sequential_bound(inst) <= van.objective * (1 + 1e-9)
 
 
 def test_sequential_bound_on_data_instances():
@@ -141,7 +152,7 @@ def test_sequential_bound_on_data_instances():
         inst = load_instance(Path(__file__).parents[1] / "data" / "instances" / f"{name}.json")
         van = solve(inst, "vanilla-sl")
         lb = lower_bound(inst, schedule="sequential")
-        assert 0 < lb <= van.total_delay_s * (1 + 1e-9)
+        assert 0 < lb <= van.objective * (1 + 1e-9)
 
 
 def test_server_memory_coupling_tightens_the_bound():
@@ -149,7 +160,7 @@ def test_server_memory_coupling_tightens_the_bound():
     still below the optimum."""
     inst = tiny_instance(2, n_devices=3, n_blocks=2, n_levels=2, server_pressure=0.9)
     table = option_table(inst)
-    opt = solve(inst, "exhaustive").total_delay_s
+    opt = solve(inst, "exhaustive").objective
     plain = coupled_bound(inst, table, LAGRANGE_THETAS)
     coupled = memory_coupled_bound(inst, table)
     assert coupled > plain * 1.5  # measured: 13.18 -> 23.83, optimum 23.84
@@ -171,7 +182,7 @@ def test_lagrangian_not_below_the_old_bound(seed):
     inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
     lb = lower_bound(inst, method="lagrangian")
     assert lb >= _OLD_LAGRANGIAN[seed] * (1 - 1e-7)
-    assert lb <= solve(inst, "exhaustive").total_delay_s * (1 + 1e-9)
+    assert lb <= solve(inst, "exhaustive").objective * (1 + 1e-9)
 
 
 def test_band_needed_is_a_lower_estimate():

@@ -22,7 +22,7 @@ from sftopt.calibrate.memory import saved_bytes  # noqa: E402
 from sftopt.calibrate.models import build_model  # noqa: E402
 from sftopt.calibrate.profile import assemble, measure, stage_seconds  # noqa: E402
 from sftopt.calibrate.timing import time_device_part, time_interleaved  # noqa: E402
-from sftopt.cost import terms  # noqa: E402
+from sftopt.families.split.cost import terms  # noqa: E402
 
 pytestmark = pytest.mark.torch
 SEQ = 16

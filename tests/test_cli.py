@@ -24,10 +24,12 @@ def test_solve_writes_verified_plans(tmp_path, capsys):
     assert rc == 0
     assert "greedy" in out and "baseline-equal" in out and "feasible" in out
     plan = json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())
-    assert plan["schema"] == "sftopt.plan/1" and plan["solver"] == "greedy"
-    assert plan["simulation"]["seed"] == 3
+    assert plan["schema"] == "sftopt.plan/2" and plan["solver"] == "greedy"
+    assert plan["family"] == "split" and len(plan["plan"]["devices"]) == 2
+    assert plan["simulation"]["seed"] == 3 and plan["options"]["seed"] == 3
+    assert "seed" in plan["ignored_options"]  # greedy has no randomness
     # by Jensen, the fading simulation never beats the average channel
-    assert plan["simulation"]["total_delay_s"] >= plan["total_delay_s"]
+    assert plan["simulation"]["total_delay_s"] >= plan["objective"]
     assert main(["check", TINY, str(tmp_path / "tiny-example.greedy.plan.json")]) == 0
     assert "feasible: total delay" in capsys.readouterr().out
 
@@ -42,7 +44,7 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
     main(["solve", TINY, "--out", str(tmp_path), "--no-simulate"])
     path = tmp_path / "tiny-example.greedy.plan.json"
     plan = json.loads(path.read_text())
-    plan["devices"][0]["bandwidth_hz"] = 2.0e7
+    plan["plan"]["devices"][0]["bandwidth_hz"] = 2.0e7
     path.write_text(json.dumps(plan))
     capsys.readouterr()
     assert main(["check", TINY, str(path)]) == 1
@@ -51,10 +53,14 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, needle", [
     (["solve", "nope.json"], "no file"),
-    (["solve", TINY, "--solver", "simplex"], "unknown solver 'simplex'"),
+    (["solve", TINY, "--solver", "simplex"], "unknown solver 'simplex' for family 'split'"),
     (["solve", TINY, "--option", "depth=3"], "has no option 'depth'"),
     (["solve", TINY, "--option", "novalue"], "KEY=VALUE"),
     (["generate", "--memory-pressure", "3"], "memory_pressure"),
+    (["generate", "--param", "colour=red"], "colour"),
+    (["generate", "--family", "cooperative"], "not implemented"),
+    (["solve", TINY, "--option", "seed=-1"], "option seed: expected a whole number >= 0"),
+    (["simulate", TINY, TINY], "$.schema"),
 ])
 def test_bad_input_exits_2_without_traceback(argv, needle, capsys):
     assert main(argv) == 2
@@ -91,13 +97,15 @@ def test_solvers_table(capsys):
     assert main(["solvers"]) == 0
     out = capsys.readouterr().out
     assert "greedy" in out and "baseline-equal" in out and "available" in out
+    assert out.startswith("family split:")  # grouped by family
 
 
 def test_console_script_runs():
-    proc = subprocess.run([sys.executable, "-m", "sftopt.cli", "solve", TINY, "--no-simulate"],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "tiny-example" in proc.stdout
+    for module in ("sftopt.cli", "sftopt"):
+        proc = subprocess.run([sys.executable, "-m", module, "solve", TINY, "--no-simulate"],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "tiny-example" in proc.stdout
 
 
 def test_every_parallel_plan_gets_a_certified_gap(tmp_path, capsys):
@@ -105,19 +113,19 @@ def test_every_parallel_plan_gets_a_certified_gap(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     plans = {s: json.loads((tmp_path / f"tiny-example.{s}.plan.json").read_text())
              for s in ("greedy", "exhaustive", "vanilla-sl")}
-    best = plans["exhaustive"]["lower_bound_s"]
+    best = plans["exhaustive"]["bound"]
     # the exact solver's dual bound is the best known, and it certifies greedy's gap
-    assert plans["greedy"]["lower_bound_s"] == pytest.approx(best)
+    assert plans["greedy"]["bound"] == pytest.approx(best)
     assert plans["greedy"]["gap"] == pytest.approx(
-        (plans["greedy"]["total_delay_s"] - best) / plans["greedy"]["total_delay_s"])
+        (plans["greedy"]["objective"] - best) / plans["greedy"]["objective"])
     assert plans["greedy"]["gap"] > 0.5  # greedy is far off on this instance
     # a sequential plan gets the sequential optimum, not the (larger) parallel bound
-    from sftopt.bounds import sequential_bound
+    from sftopt.families.split.bounds import sequential_bound
 
     seq = plans["vanilla-sl"]
-    assert seq["lower_bound_s"] == pytest.approx(sequential_bound(load_instance(TINY)))
-    assert seq["lower_bound_s"] <= seq["total_delay_s"] * (1 + 1e-9)
-    assert seq["lower_bound_s"] != pytest.approx(best)
+    assert seq["bound"] == pytest.approx(sequential_bound(load_instance(TINY)))
+    assert seq["bound"] <= seq["objective"] * (1 + 1e-9)
+    assert seq["bound"] != pytest.approx(best)
     assert main(["solve", TINY, "--bound", "none", "--no-simulate", "--out", str(tmp_path)]) == 0
     assert json.loads((tmp_path / "tiny-example.greedy.plan.json").read_text())["gap"] is None
 

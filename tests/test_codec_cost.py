@@ -8,7 +8,7 @@ import pytest
 from sftopt import load_instance
 from sftopt.calibrate.codec import calibrate_levels
 from sftopt.codec import encode
-from sftopt.cost import terms
+from sftopt.families.split.cost import terms
 
 BATCH, SEQ, HIDDEN = 4, 128, 384
 LEVELS = [(1.0, 16), (1.0, 8), (0.5, 8), (0.25, 6), (0.1, 4), (0.05, 4)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sftopt import load_instance
-from sftopt.cost import evaluate, server_memory, terms
+from sftopt.families.split.cost import evaluate, server_memory, terms
 
 
 def test_hand_computed_round(hand):

@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 
 from sftopt import load_instance
-from sftopt.generate import analytic_level, random_instance
-from sftopt.solvers.greedy import deepest_cuts
+from sftopt.codec.levels import analytic_level
+from sftopt.families.split.generate import random_instance
+from sftopt.families.split.options import OptionSpace
+
+
+def deepest_cuts(inst) -> np.ndarray:
+    return OptionSpace(inst).deepest()
 
 
 def test_seeded_and_valid():

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sftopt import InstanceError, load_instance
-from sftopt.instance import json_schema
+from sftopt.core.loading import json_schema
 
 
 def paths(exc: InstanceError) -> list[str]:
@@ -71,8 +71,17 @@ def test_cut_range_and_duplicate_ids(tiny):
 
 def test_family_not_implemented_is_clear(tiny):
     tiny["family"] = "cooperative"
-    with pytest.raises(InstanceError, match="not implemented"):
+    with pytest.raises(InstanceError, match="not implemented") as err:
         load_instance(tiny)
+    assert paths(err.value) == ["$.family"]
+    tiny["family"] = "federated"
+    with pytest.raises(InstanceError, match="one of") as err:
+        load_instance(tiny)
+    assert paths(err.value) == ["$.family"] and "'federated'" in str(err.value)
+    del tiny["family"]
+    with pytest.raises(InstanceError, match="required") as err:
+        load_instance(tiny)
+    assert paths(err.value) == ["$.family"]
 
 
 def test_file_errors(tmp_path):

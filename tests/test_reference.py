@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 import sftopt
-from sftopt.bounds import lower_bound
-from sftopt.generate import random_instance
-from sftopt.simulation import simulate
+from sftopt import Status, Termination
+from sftopt.families.split.bounds import lower_bound
+from sftopt.families.split.generate import random_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parent / "reference" / "split.json"
@@ -44,6 +44,16 @@ GENERATED = [{"n_devices": 5, "seed": 1}, {"n_devices": 20, "seed": 2, "memory_p
 REL = 1e-6
 
 
+def v1_status(res: sftopt.Result) -> str:
+    """The status a result had before status and termination were told apart (sftopt.plan/1)."""
+    if res.status == Status.NONE:
+        return "error" if res.termination in (Termination.ERROR, Termination.REFUSED) \
+            else "infeasible"
+    if res.status == Status.FEASIBLE and res.termination == Termination.TIME_LIMIT:
+        return "time_limit"
+    return res.status.value
+
+
 def _cases(name: str) -> list[str]:
     return [s for s in SOLVERS if s != "minlp" or name in MINLP_INSTANCES]
 
@@ -55,19 +65,20 @@ def run_instance(name: str) -> dict:
     for solver in _cases(name):
         opts = OPTIONS.get(solver, {})
         res = sftopt.solve(inst, solver, **opts)
-        run = {"options": opts, "status": str(res.status), "message": res.message,
-               "objective": res.total_delay_s, "round_delay": res.round_delay_s,
-               "rounds": res.rounds, "bound": res.lower_bound_s,
+        plan = res.plan
+        run = {"options": opts, "status": v1_status(res), "message": res.message,
+               "objective": res.objective, "round_delay": plan and plan.round_delay_s,
+               "rounds": plan and plan.rounds, "bound": res.bound,
                "iterations": res.iterations, "plan": None}
-        if res.total_delay_s is not None:
+        if plan is not None:
             run["plan"] = {
-                "schedule": res.schedule, "bytes_per_round": res.bytes_per_round,
-                "server_memory": res.peak_memory_bytes.server,
-                "cuts": [d.cut for d in res.devices], "levels": [d.level for d in res.devices],
-                "bandwidth": [d.bandwidth_hz for d in res.devices],
-                "share": [d.server_share for d in res.devices]}
+                "schedule": plan.schedule, "bytes_per_round": plan.bytes_per_round,
+                "server_memory": plan.peak_memory_bytes.server,
+                "cuts": [d.cut for d in plan.devices], "levels": [d.level for d in plan.devices],
+                "bandwidth": [d.bandwidth_hz for d in plan.devices],
+                "share": [d.server_share for d in plan.devices]}
             if solver in SIMULATED:
-                sim = simulate(inst, res)
+                sim = sftopt.simulate(inst, res)
                 out["simulations"][solver] = {"allocator": sim.allocator, "seed": sim.seed,
                                               "rounds": sim.rounds,
                                               "total_delay_s": sim.total_delay_s}
@@ -132,7 +143,7 @@ def build() -> dict:
                             cwd=ROOT).stdout.strip()
     return {"about": "plans, bounds and simulations of the split family before the move to "
                      "the family layout (tests/test_reference.py)",
-            "commit": commit, "versions": sftopt.result.versions(), "options": OPTIONS,
+            "commit": commit, "versions": sftopt.core.result.versions(), "options": OPTIONS,
             "generated_from": GENERATED, "generated": generated(),
             "instances": {name: run_instance(name) for name in INSTANCES}}
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import sftopt
-from sftopt import Status, load_instance, solve
-from sftopt.bounds import deepest_fitting_cuts
-from sftopt.cost import server_memory
-from sftopt.verifier import verify
+from sftopt import Status, Termination, load_instance, solve, verify
+from sftopt.families.split.cost import server_memory
+from sftopt.families.split.options import OptionSpace
 
 TOL = 1e-5  # relative; milp runs at gap_tol 1e-5 here
 
@@ -66,7 +66,7 @@ def tiny_dict(seed: int, n_devices: int = 2, n_blocks: int = 2, n_levels: int = 
         server_pressure = float(rng.uniform()) if rng.uniform() < 0.5 else 0.0
     if server_pressure > 0:
         inst = load_instance(d)
-        least = server_memory(inst, deepest_fitting_cuts(inst))
+        least = server_memory(inst, OptionSpace(inst).deepest())
         most = server_memory(inst, np.zeros(n_devices, dtype=int))
         d["server"]["memory_bytes"] = float(most - (most - least) * server_pressure * 0.99)
     return d
@@ -78,7 +78,7 @@ def tiny_instance(seed: int, **kw) -> sftopt.Instance:
 
 CASES = [dict(seed=s, n_devices=2 + s % 2, n_blocks=1 + (s // 2) % 2, n_levels=2 + (s // 4) % 2)
          for s in range(8)]
-HAS_SCIP = sftopt.available("minlp")
+HAS_SCIP = sftopt.available("split", "minlp")
 
 
 def _check_plan(inst: sftopt.Instance, res: sftopt.Result) -> None:
@@ -93,19 +93,19 @@ def test_exact_solvers_match_exhaustive(case):
     ref = solve(inst, "exhaustive")
     assert ref.status == Status.OPTIMAL
     _check_plan(inst, ref)
-    opt = ref.total_delay_s
-    assert ref.lower_bound_s <= opt
+    opt = ref.objective
+    assert ref.bound <= opt
     m = solve(inst, "milp", gap_tol=1e-5, time_limit=20)
     _check_plan(inst, m)
     assert m.status == Status.OPTIMAL, m.message
-    assert m.total_delay_s == pytest.approx(opt, rel=TOL)
-    assert m.lower_bound_s <= opt * (1 + 1e-9)
+    assert m.objective == pytest.approx(opt, rel=TOL)
+    assert m.bound <= opt * (1 + 1e-9)
     assert m.gap <= 1e-5
     for name in ("greedy", "baseline-equal"):
         h = solve(inst, name)
         if h.success:  # baseline-equal may find no common cut
             _check_plan(inst, h)
-            assert h.total_delay_s >= opt * (1 - 1e-9)
+            assert h.objective >= opt * (1 - 1e-9)
 
 
 def test_pruning_keeps_the_optimum():
@@ -113,33 +113,33 @@ def test_pruning_keeps_the_optimum():
         inst = tiny_instance(**case)
         pruned = solve(inst, "exhaustive")
         full = solve(inst, "exhaustive", prune=False)
-        assert pruned.total_delay_s == pytest.approx(full.total_delay_s, rel=1e-9)
+        assert pruned.objective == pytest.approx(full.objective, rel=1e-9)
 
 
 def test_spec_example():
-    inst = load_instance(sftopt.instance.Path(__file__).resolve().parent.parent / "data"
+    inst = load_instance(Path(__file__).resolve().parent.parent / "data"
                          / "instances" / "tiny-example.json")
     ref = solve(inst, "exhaustive")
     m = solve(inst, "milp")
     _check_plan(inst, ref)
     _check_plan(inst, m)
-    assert m.total_delay_s == pytest.approx(ref.total_delay_s, rel=1e-4)
-    assert solve(inst, "greedy").total_delay_s >= ref.total_delay_s
+    assert m.objective == pytest.approx(ref.objective, rel=1e-4)
+    assert solve(inst, "greedy").objective >= ref.objective
 
 
 def test_exhaustive_refuses_large():
     inst = tiny_instance(1, n_devices=3, n_blocks=2, n_levels=3)
     res = solve(inst, "exhaustive", max_combinations=10)
-    assert res.status == Status.ERROR
-    assert "max_combinations" in res.message
-    assert res.total_delay_s is None
+    assert res.status == Status.NONE and res.termination == Termination.REFUSED
+    assert "max_combinations" in res.message and res.plan is None
+    assert res.objective is None
 
 
 def test_milp_time_limit_keeps_a_plan_and_bound():
     inst = tiny_instance(3, n_devices=3, n_blocks=2, n_levels=3)
     res = solve(inst, "milp", max_iter=1, gap_tol=0.0)
     _check_plan(inst, res)
-    assert res.lower_bound_s <= solve(inst, "exhaustive").total_delay_s * (1 + 1e-9)
+    assert res.bound <= solve(inst, "exhaustive").objective * (1 + 1e-9)
 
 
 def _infeasible_variants() -> list[tuple[str, dict]]:
@@ -164,20 +164,20 @@ def test_infeasible_names_binding_constraint(solver, binding, data):
         pytest.skip("pyscipopt (SCIP) is not installed")
     inst = load_instance(data)
     res = solve(inst, solver)
-    assert res.status == Status.INFEASIBLE
-    assert binding in res.message
-    assert res.total_delay_s is None
+    assert res.status == Status.NONE and res.termination == Termination.INFEASIBLE
+    assert binding in res.message and res.plan is None
+    assert res.objective is None
 
 
 @pytest.mark.skipif(not HAS_SCIP, reason="pyscipopt (SCIP) is not installed")
 @pytest.mark.parametrize("case", CASES[:3], ids=lambda c: f"seed{c['seed']}")
 def test_minlp_against_exhaustive(case):
     inst = tiny_instance(**case)
-    opt = solve(inst, "exhaustive").total_delay_s
+    opt = solve(inst, "exhaustive").objective
     res = solve(inst, "minlp", time_limit=10)
     _check_plan(inst, res)
-    assert res.total_delay_s >= opt * (1 - 1e-9)
-    if res.lower_bound_s is not None:
-        assert res.lower_bound_s <= opt * (1 + 1e-6)
+    assert res.objective >= opt * (1 - 1e-9)
+    if res.bound is not None:
+        assert res.bound <= opt * (1 + 1e-6)
     if res.status == Status.OPTIMAL:
-        assert res.total_delay_s == pytest.approx(opt, rel=1e-3)
+        assert res.objective == pytest.approx(opt, rel=1e-3)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from sftopt import load_instance
-from sftopt.allocation import Allocator, allocate
 from sftopt.channel import fading_trace
-from sftopt.cost import terms
-from sftopt.result import versions
+from sftopt.core.result import versions
+from sftopt.families.split.allocation import Allocator, allocate
+from sftopt.families.split.cost import terms
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "results"

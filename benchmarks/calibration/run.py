@@ -4,9 +4,9 @@
 
 Three rounds on MiniLM, each the interleaved timing protocol (a calibration step and every
 device part per repeat, order rotated): the profile of a round (effective FLOPs from its
-calibration steps) predicts, through sftopt.cost.terms, the device parts timed whole in the same
-round and in another round. Then FLOPs (analytic vs torch), activation bytes, per-layer scaling
-and the codec table. Writes benchmarks/calibration/results/*.json,
+calibration steps) predicts, through the split cost model (cost.terms), the device parts timed
+whole in the same round and in another round. Then FLOPs (analytic vs torch), activation bytes,
+per-layer scaling and the codec table. Writes benchmarks/calibration/results/*.json,
 benchmarks/calibration/RESULTS.md, and (unless
 --no-commit-files) models/minilm-l6-measured.json and models/codec-minilm-l6.json.
 """
@@ -39,7 +39,7 @@ from sftopt.calibrate.profile import (
     write_json,
 )
 from sftopt.calibrate.timing import set_threads, summarize
-from sftopt.cost import terms
+from sftopt.families.split.cost import terms
 from sftopt.profiles import count_profile
 
 HERE = Path(__file__).resolve().parent
@@ -116,7 +116,7 @@ def _busy(before: list[int], after: list[int]) -> dict[str, float]:
 
 def compare_cuts(profile: dict[str, Any], codec: dict[str, Any], rnd: dict[str, Any],
                  clock: str, L: int, source: int) -> list[dict[str, Any]]:
-    """Cost-model compute time of each cut (sftopt.cost.terms on an instance built from
+    """Cost-model compute time of each cut (split cost.terms on an instance built from
     `profile` and its device entry) against a round's measured device-part medians."""
     inst = load_instance(instance_for(profile, codec))
     out = []
@@ -370,7 +370,7 @@ def report(raw: dict[str, Any], profile: dict[str, Any], codec: dict[str, Any]) 
         "device runs it), in an order rotated by one each repeat, so load drifts hit every "
         "unit alike. Three rounds.",
         "",
-        "Predicted = `sftopt.cost.terms(inst, [s], [0]).compute` = n W_dev(s) / F on an "
+        "Predicted = `cost.terms(inst, [s], [0]).compute` (split family) = n W_dev(s) / F on an "
         "instance built from a round's profile, which comes from that round's calibration "
         "steps only. The profile's stage FLOPs are *effective* (`--flops effective`, the "
         "default): F x the stage's median time / batch, F the fitted device FLOP/s (sum of "

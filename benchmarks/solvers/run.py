@@ -1,9 +1,10 @@
 """Benchmark of every registered `split` solver against certified lower bounds, and its scaling.
 
-Instances: data/instances/*.json and seeded random ones (sftopt.generate.random_instance, GPT-2
-small) of the configured sizes; a scaling suite (100, 1000, 10000 devices) for the fast solvers.
-Per instance the best certified bound is the largest of: the lagrangian bound (bounds.py, up to
-``lagrangian_max_devices``), the relaxation bound, and every lower bound a solver returned;
+Instances: data/instances/*.json and seeded random ones (the split family's random_instance,
+GPT-2 small) of the configured sizes; a scaling suite (100, 1000, 10000 devices) for the fast
+solvers. Every plan is certified by `sftopt.certify` (as `sftopt solve` does): the best bound
+known for its instance and schedule, the largest of the lagrangian bound (up to
+``lagrangian_max_devices``), the relaxation bound and every lower bound a solver returned;
 sequential plans (`vanilla-sl`) are measured against the exact sequential optimum.
 Writes results/solvers.csv, results/solvers.json (versions, machine, config), results/tables.md
 and results/solvers.png. Usage:
@@ -27,12 +28,11 @@ import numpy as np
 from tqdm import tqdm
 
 import sftopt
-from sftopt.bounds import lower_bound
-from sftopt.generate import random_instance
-from sftopt.instance import Instance
-from sftopt.result import versions
-from sftopt.solvers import solvers as registered_solvers
-from sftopt.verifier import verify
+from sftopt import Instance, Result, certify, verify
+from sftopt.cli.common import outcome
+from sftopt.core.result import versions
+from sftopt.families.split.bounds import lower_bound
+from sftopt.families.split.generate import random_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -95,7 +95,8 @@ def _options(info, cfg: dict[str, Any], time_limit: float) -> dict[str, Any]:
     return opts
 
 
-def _run(inst: Instance, info, opts: dict[str, Any], check: bool) -> dict[str, Any]:
+def _run(inst: Instance, info, opts: dict[str, Any], check: bool
+         ) -> tuple[dict[str, Any], Result | None]:
     t0 = time.perf_counter()
     try:
         res = sftopt.solve(inst, info.name, **opts)
@@ -108,17 +109,20 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool) -> dict[str, A
            "options": json.dumps(opts, sort_keys=True), "wall_s": wall}
     if res is None:
         return {**row, "status": "crash", "objective": None, "own_bound": None,
-                "message": err, "verified": None}
+                "message": err, "verified": None}, None
     ok = None
     if check and res.success:
         rep = verify(inst, res)
         ok = bool(rep.feasible and rep.ok)
-    return {**row, "status": str(res.status), "schedule": res.schedule,
-            "objective": res.total_delay_s,
-            "own_bound": res.lower_bound_s, "message": res.message[:200], "verified": ok}
+    return {**row, "status": outcome(res),
+            "schedule": res.plan.schedule if res.plan is not None else None,
+            "objective": res.objective, "own_bound": res.bound, "message": res.message[:200],
+            "verified": ok}, res
 
 
-def _bounds(inst: Instance, cfg: dict[str, Any], suite_rows: list[dict]) -> dict[str, Any]:
+def _certify(inst: Instance, cfg: dict[str, Any], rows: list[dict],
+             results: list[Result | None]) -> dict[str, Any]:
+    """The bounds of an instance (timed, for the tables) and every plan certified with them."""
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     out["relaxation"] = lower_bound(inst, method="relaxation")
@@ -127,36 +131,32 @@ def _bounds(inst: Instance, cfg: dict[str, Any], suite_rows: list[dict]) -> dict
         t0 = time.perf_counter()
         out["lagrangian"] = lower_bound(inst, method="lagrangian")
         out["lagrangian_s"] = time.perf_counter() - t0
-    cands = [out["relaxation"], out.get("lagrangian", -math.inf)]
-    parallel = [r for r in suite_rows if r.get("schedule", "parallel") == "parallel"]
-    cands += [r["own_bound"] for r in parallel if r["own_bound"] is not None]
-    out["best"] = max(cands)
-    src = [k for k in ("relaxation", "lagrangian") if out.get(k) == out["best"]]
-    src += [r["solver"] for r in parallel if r["own_bound"] == out["best"]]
-    out["best_source"] = src[0] if src else ""
     # sequential plans (vanilla-sl): the exact sequential optimum bounds them
     t0 = time.perf_counter()
     out["sequential"] = lower_bound(inst, schedule="sequential")
     out["sequential_s"] = time.perf_counter() - t0
-    return out
-
-
-def _finish(rows: list[dict], bound: dict[str, Any]) -> None:
+    parallel = max(out["relaxation"], out.get("lagrangian", -math.inf))
+    done = [(r, res) for r, res in zip(rows, results, strict=True) if res is not None]
+    certified = certify(inst, [res for _, res in done], "none",
+                        bounds={"parallel": parallel, "sequential": out["sequential"]})
+    sources = {"relaxation": out["relaxation"], "lagrangian": out.get("lagrangian")}
+    sources.update({r["solver"]: r["own_bound"] for r in rows
+                    if r.get("schedule") == "parallel" and r["own_bound"] is not None})
+    out["best"] = max(v for v in sources.values() if v is not None)
+    out["best_source"] = next(k for k, v in sources.items() if v == out["best"])
     for r in rows:
+        r["best_bound"] = r["bound_source"] = r["ratio"] = r["gap"] = None
+    for (r, _), res in zip(done, certified, strict=True):
+        if res.objective is None or res.bound is None:
+            continue
         # each schedule has its own bound: a sequential plan (vanilla-sl) holds one device's
         # activations at a time on the server, so the parallel bounds do not bound it
-        if r.get("schedule", "parallel") == "sequential":
-            best, source = bound["sequential"], "sequential optimum"
-        else:
-            best, source = bound["best"], bound["best_source"]
-        r["best_bound"] = best
-        r["bound_source"] = source
-        obj = r["objective"]
-        if obj is not None and math.isfinite(best) and best > 0:
-            r["ratio"] = obj / best
-            r["gap"] = (obj - best) / obj
-        else:
-            r["ratio"] = r["gap"] = None
+        sequential = r["schedule"] == "sequential"
+        r["best_bound"] = res.bound
+        r["bound_source"] = "sequential optimum" if sequential else out["best_source"]
+        r["gap"] = res.gap
+        r["ratio"] = res.objective / res.bound if res.bound > 0 else None
+    return out
 
 
 def _write_csv(rows: list[dict], path: Path, vers: dict[str, str]) -> None:
@@ -267,8 +267,6 @@ def main() -> None:
     args = ap.parse_args()
     if args.from_json:
         meta = json.loads(args.from_json.read_text())
-        for name, b in meta["bounds"].items():
-            _finish([r for r in meta["rows"] if r["instance"] == name], b)
         _tables(meta["rows"], meta["bounds"], args.from_json.parent / "tables.md")
         _figure(meta["rows"], args.from_json.parent / "solvers.png")
         _write_csv(meta["rows"], args.from_json.parent / "solvers.csv", meta["versions"])
@@ -278,7 +276,7 @@ def main() -> None:
     if args.config:
         cfg.update(json.loads(args.config.read_text()))
     args.out.mkdir(parents=True, exist_ok=True)
-    infos = [s for s in registered_solvers("split") if s.available()
+    infos = [s for s in sftopt.list_solvers("split") if s.available()
              and (cfg["solvers"] is None or s.name in cfg["solvers"])]
     rows: list[dict] = []
     bounds: dict[str, dict] = {}
@@ -287,18 +285,18 @@ def main() -> None:
     total = len(suite) * len(infos) + len(scaling) * len(infos)
     bar = tqdm(total=total, desc="solver runs", unit="run")
     for kind, inst in suite:
-        inst_rows = []
+        inst_rows, inst_results = [], []
         for info in infos:
             bar.set_postfix_str(f"{inst.name}: {info.name}")
-            r = _run(inst, info, _options(info, cfg, args.time_limit),
-                     inst.n_devices <= cfg["verify_max_devices"])
+            r, res = _run(inst, info, _options(info, cfg, args.time_limit),
+                          inst.n_devices <= cfg["verify_max_devices"])
             r["suite"] = kind
             inst_rows.append(r)
+            inst_results.append(res)
             bar.update()
-        b = _bounds(inst, cfg, inst_rows)
+        b = _certify(inst, cfg, inst_rows, inst_results)
         b["devices"] = inst.n_devices
         bounds[inst.name] = b
-        _finish(inst_rows, b)
         rows += inst_rows
     dropped: set[str] = set(cfg["scaling_skip"])
     last: dict[str, tuple[int, float]] = {}  # solver -> (devices, wall) of its largest run
@@ -307,7 +305,7 @@ def main() -> None:
             last[r["solver"]] = (r["devices"], r["wall_s"])
     for n in scaling:
         inst = sftopt.load_instance(scaled_instance(n, args.seed))
-        inst_rows = []
+        inst_rows, inst_results = [], []
         for info in infos:
             bar.update()
             if info.name in dropped or n > cfg["scaling_max_devices"].get(info.name, n):
@@ -324,19 +322,20 @@ def main() -> None:
                                   "wall_s": math.nan, "verified": None,
                                   "message": f"skipped: {w0:.3g} s at {n0} devices predicts "
                                              f"{predicted:.3g} s"})
+                inst_results.append(None)
                 continue
             bar.set_postfix_str(f"{inst.name}: {info.name}")
-            r = _run(inst, info, _options(info, cfg, args.time_limit),
-                     inst.n_devices <= cfg["verify_max_devices"])
+            r, res = _run(inst, info, _options(info, cfg, args.time_limit),
+                          inst.n_devices <= cfg["verify_max_devices"])
             r["suite"] = "scaling"
             inst_rows.append(r)
+            inst_results.append(res)
             if r["objective"] is not None:
                 last[info.name] = (n, r["wall_s"])
-        b = _bounds(inst, {**cfg, "lagrangian_max_devices":
-                           cfg["scaling_lagrangian_max_devices"]}, inst_rows)
+        b = _certify(inst, {**cfg, "lagrangian_max_devices":
+                            cfg["scaling_lagrangian_max_devices"]}, inst_rows, inst_results)
         b["devices"] = n
         bounds[inst.name] = b
-        _finish(inst_rows, b)
         rows += inst_rows
     bar.close()
     _write_csv(rows, args.out / "solvers.csv", versions())

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..generate import DEFAULT_LEVELS
+from ..codec.levels import DEFAULT_LEVELS
 from .models import StagedModel
 from .timing import run_step
 

@@ -1,0 +1,100 @@
+"""`sftopt solvers`, `generate` and `schema`: what the toolkit offers, and new instances."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InstanceError
+from ..core.family import FAMILIES, get_family, implemented
+from ..core.files import write_text
+from ..core.loading import json_schema
+from ..core.registry import solvers
+from .common import EXIT_OK, UsageError, parse_options, positive_float, seed, table
+
+
+def add_parsers(sub: Any) -> None:
+    s = sub.add_parser("solvers", help="list the registered solvers, by family")
+    s.add_argument("--family", choices=list(FAMILIES), default=None)
+    s.set_defaults(func=run_solvers)
+
+    s = sub.add_parser("generate", help="write a random instance (seeded)")
+    s.add_argument("--family", choices=list(FAMILIES), default="split")
+    s.add_argument("--devices", type=int, default=10)
+    s.add_argument("--model", default="gpt2-small", help="profile name in models/")
+    s.add_argument("--heterogeneity", type=float, default=0.5, help="0 (identical) .. 1")
+    s.add_argument("--bandwidth", type=positive_float, default=20e6, help="Hz")
+    s.add_argument("--memory-pressure", type=float, default=0.3, help="0 (all fit) .. 1")
+    s.add_argument("--seed", type=seed, default=0)
+    s.add_argument("--name", default=None)
+    s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="another parameter of the family's generator (repeatable)")
+    s.add_argument("--out", default=None, help="file (default: stdout)")
+    s.set_defaults(func=run_generate)
+
+    s = sub.add_parser("schema", help="print the instance JSON Schema")
+    s.add_argument("--family", choices=list(FAMILIES), default=None,
+                   help="one family's schema (default: every implemented family)")
+    s.add_argument("--out", default=None)
+    s.set_defaults(func=run_schema)
+
+
+def _family(name: str):
+    try:
+        return get_family(name)
+    except ValueError as exc:
+        raise UsageError(f"--family: expected {exc}") from None
+
+
+def run_solvers(args: argparse.Namespace) -> int:
+    families = [args.family] if args.family else implemented()
+    for i, fam in enumerate(families):
+        family = _family(fam)
+        rows = [{"name": s.name, "exact": s.exact, "bound": s.bound, "available": s.available(),
+                 "options": ", ".join(s.options) or "-", "description": s.description}
+                for s in solvers(fam)]
+        if i:
+            print()
+        print(f"family {fam}: {family.description} (objective: {family.objective})")
+        print(table(rows, ["name", "exact", "bound", "available", "options", "description"]))
+    return EXIT_OK
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    family = _family(args.family)
+    params = {"n_devices": args.devices, "model": args.model,
+              "heterogeneity": args.heterogeneity, "bandwidth_hz": args.bandwidth,
+              "memory_pressure": args.memory_pressure, "seed": args.seed, "name": args.name,
+              **parse_options(args.param, "--param")}
+    try:
+        data = family.generate(**params)
+    except TypeError as exc:
+        raise UsageError(f"--param: {exc}") from None
+    except InstanceError:
+        raise
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    text = json.dumps(data, indent=1) + "\n"
+    if args.out:
+        write_text(args.out, text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    if args.family:
+        _family(args.family)
+    text = json.dumps(json_schema(args.family), indent=1) + "\n"
+    if args.out:
+        write_text(Path(args.out), text)
+        print(f"wrote {args.out}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+

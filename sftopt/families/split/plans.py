@@ -1,0 +1,67 @@
+"""A `split` decision becomes a Result through the cost model (what every solver returns)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.result import Result, Status, Termination, finite, versions
+from .cost import evaluate
+from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
+
+
+def make_result(
+    inst: SplitInstance,
+    cuts: np.ndarray,
+    levels: np.ndarray,
+    bandwidth: np.ndarray,
+    share: np.ndarray,
+    *,
+    status: Status = Status.FEASIBLE,
+    termination: Termination = Termination.CONVERGED,
+    message: str = "",
+    lower_bound: float | None = None,
+    iterations: int = 0,
+    schedule: str = PARALLEL,
+) -> Result:
+    """Evaluate a decision with the cost model and package it as a Result.
+
+    The figures are the cost model's, so a solver cannot report one the model does not give.
+    A decision that violates a constraint is no plan: the result has none, termination
+    infeasible, and its message names the violated constraints.
+    """
+    ev = evaluate(inst, cuts, levels, bandwidth, share, schedule=schedule)
+    if ev.violations:
+        why = "; ".join(ev.violations) + (f" ({message})" if message else "")
+        return no_plan(inst, Termination.INFEASIBLE, why, iterations)
+    total = finite(ev.total_delay)
+    devices = [
+        DevicePlan(id=d.id, cut=int(s), level=int(c), bandwidth_hz=float(b), server_share=float(p))
+        for d, s, c, b, p in zip(inst.devices, cuts, levels, bandwidth, share, strict=True)
+    ]
+    plan = SplitPlan(
+        schedule=schedule,
+        round_delay_s=finite(ev.round_delay),
+        rounds=finite(ev.rounds),
+        bytes_per_round=finite(ev.bytes_per_round),
+        peak_memory_bytes=PeakMemory(server=finite(ev.server_memory),
+                                     devices=[finite(m) for m in ev.device_memory]),
+        devices=devices,
+    )
+    res = Result(family="split", instance=inst.name, instance_sha256=inst.sha256,
+                 status=status, termination=termination, message=message, objective=total,
+                 iterations=iterations, plan=plan, versions=versions())
+    return res.with_bound(finite(lower_bound))
+
+
+def no_plan(inst: SplitInstance, termination: Termination, message: str,
+            iterations: int = 0, bound: float | None = None) -> Result:
+    """No plan: ``termination`` says why the solver stopped (infeasible: none exists, with the
+    binding constraint named in ``message``)."""
+    return Result(family="split", instance=inst.name, instance_sha256=inst.sha256,
+                  status=Status.NONE, termination=termination, message=message,
+                  iterations=iterations, bound=finite(bound), versions=versions())
+
+
+def infeasible(inst: SplitInstance, message: str, iterations: int = 0) -> Result:
+    """No plan exists (of the solver's kind); ``message`` names the binding constraint."""
+    return no_plan(inst, Termination.INFEASIBLE, message, iterations)

@@ -1,0 +1,1 @@
+"""Solvers of the `split` family, one algorithm per module; importing a module registers it."""

@@ -31,8 +31,9 @@ def shannon_rate(bandwidth_hz: np.ndarray, snr_coef: np.ndarray) -> np.ndarray:
     return np.where(b > 0, r, 0.0)
 
 
-def inv_rate(b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """1/r(b), -(1/r)'(b) > 0 and (1/r)''(b) > 0 for the rate r(b) = b log2(1 + x/b), b > 0.
+def inv_rate(b: np.ndarray, x: np.ndarray, order: int = 2) -> tuple[np.ndarray, ...]:
+    """1/r(b), -(1/r)'(b) > 0 and (1/r)''(b) > 0 for the rate r(b) = b log2(1 + x/b), b > 0
+    (the first ``order`` + 1 of them).
 
     1/r is convex and decreasing in b (r is concave and increasing): what makes every
     communication delay convex in the band.
@@ -41,8 +42,10 @@ def inv_rate(b: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     lg = np.log1p(z)
     r = b * lg / LN2
     r1 = (lg - z / (1.0 + z)) / LN2
-    r2 = -(x * z) / (LN2 * (b + x) ** 2)  # = -x^2 / (ln2 b (b+x)^2)
     inv = 1.0 / r
+    if order < 2:
+        return (inv, r1 * inv * inv)[: order + 1]
+    r2 = -(x * z) / (LN2 * (b + x) ** 2)  # = -x^2 / (ln2 b (b+x)^2)
     return inv, r1 * inv * inv, (2.0 * r1 * r1 - r * r2) * inv * inv * inv
 
 

@@ -136,3 +136,31 @@ def test_time_limit_note_names_the_untimed_solvers(capsys):
     err = capsys.readouterr().err
     assert "note: --time-limit not used by greedy, vanilla-sl (no time limit" in err
     assert err.count("time limit") == 1  # one note, greedy-delay (which has one) not in it
+
+
+def test_figures_of_a_plan_and_its_simulation(tmp_path, capsys):
+    assert main(["solve", TINY, "--solver", "greedy-delay", "--no-simulate", "--bound", "none",
+                 "--out", str(tmp_path)]) == 0
+    plan = str(tmp_path / "tiny-example.greedy-delay.plan.json")
+    fig = tmp_path / "plan.png"
+    assert main(["plot", TINY, plan, "--out", str(fig)]) == 0
+    assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rounds = tmp_path / "figs" / "rounds.svg"
+    capsys.readouterr()
+    assert main(["simulate", TINY, plan, "--seed", "2", "--plot", str(rounds)]) == 0
+    out = capsys.readouterr().out
+    assert "figure written" in out and rounds.read_text().lstrip().startswith("<?xml")
+    # the same numbers with and without the figure
+    assert main(["simulate", TINY, plan, "--seed", "2"]) == 0
+    assert capsys.readouterr().out.splitlines()[2] == out.splitlines()[2]
+    assert main(["simulate", TINY, plan, "--allocator", "psychic"]) == 2
+    assert "--allocator must be one of" in capsys.readouterr().err
+
+
+def test_generate_takes_family_parameters(tmp_path, capsys):
+    out = tmp_path / "g.json"
+    assert main(["generate", "--family", "split", "--devices", "2", "--param", "rounds=50",
+                 "--param", "fading=none", "--out", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["training"]["rounds"] == 50 and data["channel"]["fading"] == "none"
+    assert load_instance(data).family == "split"

@@ -66,6 +66,7 @@ class Family(Protocol):
     simulation_model: type[Any] | None  # Result.simulation's schema (None: no simulation)
     bound_methods: Sequence[str]  # lower-bound methods, the default first
     allocators: Sequence[str]  # online allocators a simulation may use (empty: none)
+    columns: Sequence[str]  # the command line's table columns for a result (`summary`)
 
     def evaluate(self, instance: Any, plan: Any) -> Any:
         """The cost model's figures of a plan (an object with ``feasible``, ``violations``)."""
@@ -90,6 +91,15 @@ class Family(Protocol):
 
     def plan_rows(self, instance: Any, result: Result) -> tuple[str, list[dict[str, Any]]]:
         """A title and one row per party of a plan, for the command line's table."""
+
+    def summary(self, result: Result) -> dict[str, Any]:
+        """A result's figures under ``columns``, for the command line's table."""
+
+    def describe(self, report: Report) -> str:
+        """The verifier's verdict in one line."""
+
+    def plot_plan(self, instance: Any, result: Result, path: Any) -> Any:
+        """Draw a plan (where each party's round goes) into a figure file."""
 
     def upgrade_plan(self, data: dict[str, Any]) -> dict[str, Any]:
         """An older plan file's fields as the current envelope's (sftopt.plan/1 -> /2)."""

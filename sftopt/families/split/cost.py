@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...channel import LN2, shannon_rate
+from ...channel import inv_rate, shannon_rate
 from .arrays import Arrays
 from .schema import PARALLEL, SEQUENTIAL, SplitInstance
 
@@ -73,21 +73,17 @@ def comm_delay(t: Terms, bandwidth: np.ndarray) -> np.ndarray:
 def comm_delay_and_slope(t: Terms, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The comm delay D(b) and its slope D'(b) (negative) in one pass, for b > 0.
 
-    D = bits / r(b) summed over up and down, D' = -bits r'(b) / r(b)^2, with r(b) = b log2(1 +
-    x/b) and r'(b) = log2(1 + x/b) - x / (ln2 (b + x)). Used for tangent cuts and bounds; where
-    nothing is sent both are 0.
+    D = bits / r(b) summed over up and down, D' = bits (1/r)'(b) (channel.inv_rate). Used for
+    tangent cuts and bounds; where nothing is sent both are 0.
     """
     d = 0.0
     slope = 0.0
     for bits, x in ((t.up_bits, t.snr_ul), (t.down_bits, t.snr_dl)):
-        q = x / b
-        lg = np.log1p(q) * (1.0 / LN2)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            inv = 1.0 / (b * lg)
-        dr = lg - q / (LN2 * (1.0 + q))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            inv, minus_dinv = inv_rate(b, x, order=1)
         send = bits > 0
         d = d + np.where(send, bits * inv, 0.0)
-        slope = slope - np.where(send, bits * dr * inv * inv, 0.0)
+        slope = slope - np.where(send, bits * minus_dinv, 0.0)
     return d, slope
 
 

@@ -37,12 +37,12 @@ dual bound (or LP value) x (1 - 1e-6), a margin for the LP feasibility tolerance
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ....core.options import Deadline
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -472,7 +472,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: fl
     shrinks T_hi, which removes options and tightens the McCormick rows.
     """
     highspy = _highspy()
-    start = time.perf_counter()
+    deadline, lp_deadline = Deadline(time_limit), Deadline(time_limit / 4)
     space = OptionSpace(instance)
     why = space.diagnose()
     if why is not None:
@@ -541,7 +541,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: fl
     h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau), relax=True)
     prev = -math.inf
     while lp_done < lp_rounds and gap() > gap_tol:
-        remaining = time_limit / 4 - (time.perf_counter() - start)
+        remaining = lp_deadline.remaining()
         if remaining <= 0:
             break
         h.setOptionValue("time_limit", float(remaining))
@@ -573,7 +573,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: fl
         if gap() <= gap_tol:
             termination, reason = Termination.CONVERGED, "gap closed"
             break
-        remaining = time_limit - (time.perf_counter() - start)
+        remaining = deadline.remaining()
         if remaining <= 0:
             termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
             break

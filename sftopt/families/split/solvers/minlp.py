@@ -19,10 +19,10 @@ and the exact allocator re-shares (b, phi) for SCIP's (cut, level) when that is 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 
+from ....core.options import Deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -104,7 +104,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: f
     """
     import pyomo.environ as pyo
 
-    start = time.perf_counter()
+    deadline = Deadline(time_limit)
     space = OptionSpace(instance)
     why = space.diagnose()
     if why is not None:
@@ -119,7 +119,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: f
     alone = np.where(table.valid, t.compute + t.server_work, np.inf).min(axis=1)
     tau = float(max(alone.max(), 1e-9))
     model = build_friendly_model(instance, table, tau)
-    remaining = max(time_limit - (time.perf_counter() - start), 0.1)
+    remaining = max(deadline.remaining(), 0.1)
     options = {"limits/time": remaining, "limits/gap": gap_tol / 2}
     if seed:
         options["randomization/randomseedshift"] = int(seed)

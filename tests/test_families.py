@@ -1,0 +1,218 @@
+"""The family-agnostic core: every family implements the protocol, the registry is keyed by
+(family, name), plan files of both versions load, placements agree with the cost model, a
+missing optional backend only makes its solver unavailable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sftopt
+from sftopt import Result, Status, Termination, load_instance, load_plan
+from sftopt.core.family import FAMILIES, Family, get_family, implemented
+from sftopt.core.options import COMMON_OPTIONS, Deadline
+from sftopt.core.registry import get, register, solvers
+from sftopt.families.split.simulation import default_allocator
+
+from .conftest import ROOT
+
+TINY = ROOT / "data" / "instances" / "tiny-example.json"
+
+
+def _members(proto: type) -> set[str]:
+    hints = set(proto.__annotations__)
+    methods = {n for n, v in vars(proto).items() if callable(v) and not n.startswith("_")}
+    return hints | methods
+
+
+@pytest.mark.parametrize("name", implemented())
+def test_family_implements_the_protocol(name):
+    family = get_family(name)
+    missing = [m for m in _members(Family) if not hasattr(family, m)]
+    assert not missing, f"family {name} lacks {missing}"
+    assert family.name == name and family.default_solver in {s.name for s in solvers(name)}
+    assert family.bound_methods and all(isinstance(c, str) for c in family.columns)
+
+
+def test_family_map_and_errors():
+    assert implemented() == ["split"] and set(FAMILIES) == {"split", "cooperative",
+                                                             "hierarchical"}
+    with pytest.raises(ValueError, match="not implemented"):
+        get_family("hierarchical")
+    with pytest.raises(ValueError, match="one of"):
+        get_family("federated")
+
+
+def test_registry_is_keyed_by_family():
+    info = get("split", "alm")
+    assert info.family == "split" and info.common == ("time_limit", "seed")
+    assert get("split", "baseline-equal").online == "equal"
+    assert get("split", "vanilla-sl").online == "fixed"
+    with pytest.raises(KeyError, match="for family 'split'"):
+        get("split", "crunch")
+    with pytest.raises(ValueError, match="not implemented"):
+        get("cooperative", "crunch")
+    with pytest.raises(ValueError, match="registered twice"):
+        register("split", "alm")(lambda instance: None)
+    with pytest.raises(ValueError, match="unknown family"):
+        register("federated", "x")
+    assert {s.family for s in solvers()} == {"split"}
+    # every common option a solver takes is declared once, with its meaning
+    assert set(COMMON_OPTIONS) == {"time_limit", "seed", "threads", "gap_tol"}
+    assert get("split", "milp").common == ("time_limit", "seed", "threads", "gap_tol")
+
+
+def test_deadline():
+    never = Deadline()
+    assert not never.expired() and never.remaining() == float("inf") and not never.hit
+    assert never.part(0.5) is None
+    now = Deadline(0.0)
+    assert now.expired() and now.hit and now.remaining() == 0.0
+    later = Deadline(100.0)
+    assert not later.expired() and 49 < later.part(0.5) <= 50
+
+
+def test_common_options_are_validated_once():
+    inst = load_instance(TINY)
+    for key, bad in (("time_limit", -1), ("seed", 1.5), ("threads", 0), ("gap_tol", 2),
+                     ("seed", True)):
+        with pytest.raises(TypeError, match=f"option {key}: expected"):
+            sftopt.solve(inst, "milp", **{key: bad})
+    res = sftopt.solve(inst, "greedy", time_limit=None, threads=2)
+    assert res.ignored_options == ["time_limit", "threads"]
+
+
+def test_no_plan_means_no_plan(tmp_path):
+    data = json.loads(TINY.read_text())
+    data["server"]["memory_bytes"] = 1.0
+    inst = load_instance(data)
+    res = sftopt.solve(inst, "greedy-delay")
+    assert res.plan is None and not res.success and res.objective is None
+    assert res.status == Status.NONE and res.termination == Termination.INFEASIBLE
+    assert res.message.startswith("server memory")
+    back = load_plan(res.save(tmp_path / "none.json"))
+    assert back == res and back.plan is None
+    rep = sftopt.verify(inst, back)
+    assert not rep.feasible and "no plan" in rep.violations[0]
+    assert sftopt.certify(inst, [res]) == [res]
+
+
+def test_plan_files_of_both_versions(tmp_path):
+    inst = load_instance(TINY)
+    res = sftopt.solve(inst, "greedy-delay")
+    path = res.save(tmp_path / "sub" / "plan.json")  # folders made; no temporary file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["plan.json"]
+    assert load_plan(path) == res
+    p = res.plan
+    # the same plan in the old format: the plan's fields at the top, status folded in
+    old = {"schema": "sftopt.plan/1", "family": "split", "instance": "tiny-example",
+           "solver": "milp", "status": "time_limit", "total_delay_s": res.objective,
+           "round_delay_s": p.round_delay_s, "rounds": p.rounds, "lower_bound_s": 30.0,
+           "gap": 0.1, "devices": [d.model_dump() for d in p.devices], "schedule": "parallel"}
+    up = load_plan(old)
+    assert up.status == Status.FEASIBLE and up.termination == Termination.TIME_LIMIT
+    assert up.objective == res.objective and up.bound == 30.0 and up.plan.devices == p.devices
+    assert sftopt.verify(inst, up).ok
+    gone = load_plan({**old, "status": "infeasible", "total_delay_s": None})
+    assert gone.plan is None and gone.termination == Termination.INFEASIBLE
+    # errors keep the paths the user wrote: /1 at the top, /2 under $.plan
+    with pytest.raises(sftopt.InstanceError) as err:
+        load_plan({**old, "devices": [{**old["devices"][0], "cut": "deep"}, old["devices"][1]]})
+    assert [q.path for q in err.value.problems] == ["$.devices[0].cut"]
+    new = json.loads(res.to_json())
+    new["plan"]["devices"][1]["level"] = "x"
+    new["status"] = "great"
+    with pytest.raises(sftopt.InstanceError) as err:
+        load_plan(new)
+    assert sorted(q.path for q in err.value.problems) == ["$.plan.devices[1].level", "$.status"]
+    with pytest.raises(sftopt.InstanceError, match=r"\$\.family"):
+        load_plan({**new, "family": "federated"})
+    with pytest.raises(sftopt.InstanceError, match="sftopt.plan/2"):
+        load_plan({**new, "schema": "sftopt.plan/3"})
+
+
+def _link_bytes(inst, placement) -> float:
+    """Bytes per round the placement says cross the air: hidden states up, gradients down,
+    adapters every `every` rounds."""
+    beta = [c.bits_per_elem for c in inst.codec.levels]
+    lora = [s.lora_params for s in inst.model.stages]
+    bits = sum(2 * r.batch * link.elems * beta[link.level] for r in placement.routes
+               for link in r.links)
+    bits += sum(8 * inst.model.adapter_dtype_bytes * sum(lora[i] for i in u.stages) / u.every
+                for u in placement.uploads)
+    return bits / 8
+
+
+@pytest.mark.parametrize("solver", ["greedy-delay", "baseline-equal", "vanilla-sl"])
+def test_placement_agrees_with_the_cost_model(tiny, solver):
+    tiny["training"]["max_cut"] = 3  # cut L+1 allowed: some devices may keep everything
+    tiny["devices"][0]["memory_bytes"] = 1e12
+    for cut in (None, 3):
+        inst = load_instance(tiny)
+        res = sftopt.solve(inst, solver)
+        if cut is not None:  # a device with the whole model: no link, only its adapters
+            res.plan.devices[0].cut = cut
+        pl = sftopt.placement(inst, res)
+        ev = get_family("split").evaluate(inst, res.plan)
+        assert _link_bytes(inst, pl) == pytest.approx(ev.bytes_per_round, rel=1e-12)
+        n_stages = len(inst.model.stages)
+        for route, d in zip(pl.routes, res.plan.devices, strict=True):
+            stages = [i for seg in route.segments for i in seg.stages]
+            assert stages == list(range(n_stages))  # every stage once, in order
+            assert route.segments[0].party == d.id and route.segments[0].last == d.cut
+        sequential = res.plan.schedule == "sequential"
+        assert len(pl.groups) == (1 if sequential else inst.n_devices)
+        copies = pl.copies()
+        for i, s in enumerate(inst.model.stages):
+            holders = copies.get(i, {})
+            assert (sum(holders.values()) == sum(x.batch for x in inst.devices)) == \
+                (s.lora_params > 0)
+
+
+def test_simulation_allocator_comes_from_the_solver():
+    inst = load_instance(TINY)
+    assert default_allocator(sftopt.solve(inst, "baseline-equal")) == "equal"
+    assert default_allocator(sftopt.solve(inst, "vanilla-sl")) == "fixed"
+    res = sftopt.solve(inst, "alm")
+    assert default_allocator(res) == "exact"
+    assert default_allocator(res.model_copy(update={"solver": "my-own-tool"})) == "exact"
+
+
+def test_a_missing_backend_only_makes_its_solver_unavailable(tmp_path):
+    """With highspy, pyscipopt and cvxpy blocked, discovery, listing and the other solvers
+    work; milp and minlp say they are unavailable."""
+    code = ("import sys\n"
+            "for m in ('highspy', 'pyscipopt', 'cvxpy'): sys.modules[m] = None\n"
+            "from sftopt.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    script = tmp_path / "blocked.py"
+    script.write_text(code)
+
+    def run(*args):
+        return subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                              text=True, timeout=300)
+
+    listed = run("solvers")
+    assert listed.returncode == 0, listed.stderr
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines() if line.strip()}
+    assert " no " in rows["milp"].replace("  ", " ") and "alm" in rows
+    solved = run("solve", str(TINY), "--solver", "greedy-delay,milp", "--no-simulate",
+                 "--bound", "relaxation")
+    assert solved.returncode == 1  # a row is unavailable
+    assert "milp needs highspy, not installed" in solved.stderr
+    assert "Traceback" not in solved.stderr
+    assert "greedy-delay" in solved.stdout and "unavailable" in solved.stdout
+    assert "milp: needs highspy" not in solved.stdout
+
+
+def test_results_carry_instance_hash_options_and_versions():
+    inst = load_instance(TINY)
+    res = sftopt.solve(inst, "alm", seed=4)
+    assert res.instance_sha256 == inst.sha256 and res.options == {"seed": 4}
+    assert {"sftopt", "numpy", "pyomo"} <= set(res.versions)
+    assert isinstance(res, Result) and res.family == "split"
+    assert np.array_equal(res.plan.cuts, [d.cut for d in res.plan.devices])

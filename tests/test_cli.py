@@ -61,6 +61,7 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
     (["generate", "--family", "cooperative"], "not implemented"),
     (["solve", TINY, "--option", "seed=-1"], "option seed: expected a whole number >= 0"),
     (["simulate", TINY, TINY], "$.schema"),
+    (["solve", TINY, "--bound", "magic"], "family 'split' has the bounds lagrangian"),
 ])
 def test_bad_input_exits_2_without_traceback(argv, needle, capsys):
     assert main(argv) == 2

@@ -79,6 +79,17 @@ def equal_allocation(t: Terms, bandwidth_hz: float) -> Allocation:
     return Allocation(b, phi, float(delay.max()))
 
 
+def _equal_start(t: Terms, B: float) -> tuple[Allocation | None, Allocation]:
+    """The equal split a local method starts from (and scales by), and the answer already when
+    there is nothing to solve: no devices, or no finite delay even with equal shares."""
+    eq = equal_allocation(t, B)
+    if len(t.compute) == 0:
+        return eq, eq
+    if not np.isfinite(eq.round_delay):
+        return _infeasible(len(t.compute), "no finite delay even with equal shares"), eq
+    return None, eq
+
+
 # --------------------------------------------------------------------------- comm delay pieces
 class _Comm:
     """D(b) = U/r_ul(b) + V/r_dl(b) and its derivatives for a subset of devices."""
@@ -673,13 +684,10 @@ def sqp_allocation(t: Terms, bandwidth_hz: float, *, max_iter: int = 500, tol: f
         if deadline.expired():
             raise StopIteration  # scipy >= 1.11 ends SLSQP cleanly (status 99)
 
-    k = len(t.compute)
-    if k == 0:
-        return _empty()
-    B = float(bandwidth_hz)
-    eq = equal_allocation(t, B)
-    if not np.isfinite(eq.round_delay):
-        return _infeasible(k, "no finite delay even with equal shares", 0)
+    k, B = len(t.compute), float(bandwidth_hz)
+    done, eq = _equal_start(t, B)
+    if done is not None:
+        return done
     scale = eq.round_delay
     talks = (t.up_bits > 0) | (t.down_bits > 0)
     serves = t.server_work > 0
@@ -744,13 +752,10 @@ def conic_allocation(t: Terms, bandwidth_hz: float, *, solver: str = "CLARABEL")
     """
     import cvxpy as cp
 
-    k = len(t.compute)
-    if k == 0:
-        return _empty()
-    B = float(bandwidth_hz)
-    eq = equal_allocation(t, B)
-    if not np.isfinite(eq.round_delay):
-        return _infeasible(k, "no finite delay even with equal shares")
+    k, B = len(t.compute), float(bandwidth_hz)
+    done, eq = _equal_start(t, B)
+    if done is not None:
+        return done
     scale = eq.round_delay
     talk = np.flatnonzero((t.up_bits > 0) | (t.down_bits > 0))
     srv = np.flatnonzero(t.server_work > 0)

@@ -5,8 +5,8 @@ admissible (memory, accuracy) and non-dominated options are enumerated (OptionSp
 combinations that break server memory are dropped; the rest are visited in increasing order of a
 certified lower bound (R x round-delay bound of bounds.round_delay_bound), and the visit stops as
 soon as that bound reaches the best total found: no unvisited combination can then be better.
-Above ``max_combinations`` the solver refuses (status ``error``, no plan) instead of running for
-hours; use `milp` there.
+Above ``max_combinations`` the solver refuses (termination ``refused``, no plan) instead of running
+for hours; use `milp` there.
 """
 
 from __future__ import annotations

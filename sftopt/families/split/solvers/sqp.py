@@ -32,7 +32,7 @@ def solve_sqp(instance: SplitInstance, *, max_plans: int = 256, max_iter: int = 
     """Every plan when there are at most ``max_plans`` (else local search, at most ``max_iter``
     moves), each allocated by SLSQP (at most ``sqp_iter`` SLSQP iterations); ``time_limit``
     (default 600 s: SLSQP takes seconds per plan at K = 100) stops the search, and the SLSQP
-    solve under way, with the best plan so far (status time_limit)."""
+    solve under way, with the best plan so far (termination time_limit)."""
     deadline = Deadline(time_limit)
     sp = OptionSpace(instance)
     why = sp.diagnose()

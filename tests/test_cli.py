@@ -62,6 +62,9 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
     (["solve", TINY, "--option", "seed=-1"], "option seed: expected a whole number >= 0"),
     (["simulate", TINY, TINY], "$.schema"),
     (["solve", TINY, "--bound", "magic"], "family 'split' has the bounds lagrangian"),
+    (["plot", TINY, TINY, "--out", "figure.txt"], "expected a name ending in .png"),
+    (["generate", "--param", "devices=3"], "unexpected keyword argument 'devices'"),
+    (["generate", "--param", "n_devices=many"], "n_devices must be a whole number"),
 ])
 def test_bad_input_exits_2_without_traceback(argv, needle, capsys):
     assert main(argv) == 2
@@ -165,3 +168,38 @@ def test_generate_takes_family_parameters(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert data["training"]["rounds"] == 50 and data["channel"]["fading"] == "none"
     assert load_instance(data).family == "split"
+
+
+def test_plans_that_do_not_fit_are_refused(tmp_path, capsys):
+    assert main(["solve", TINY, "--solver", "greedy", "--no-simulate", "--bound", "none",
+                 "--out", str(tmp_path)]) == 0
+    path = tmp_path / "tiny-example.greedy.plan.json"
+    plan = json.loads(path.read_text())
+    plan["plan"]["devices"][1]["cut"] = 9
+    path.write_text(json.dumps(plan))
+    capsys.readouterr()
+    for cmd in (["simulate", TINY, str(path)], ["plot", TINY, str(path), "--out",
+                                                  str(tmp_path / "f.png")]):
+        assert main(cmd) == 2
+        err = capsys.readouterr().err
+        assert "does not fit" in err and "cut 9 outside" in err and "Traceback" not in err
+    assert main(["check", TINY, str(path)]) == 1  # the verifier's finding, not bad input
+    assert "cut 9 outside" in capsys.readouterr().out
+    plan["plan"] = None
+    plan["status"] = "none"
+    path.write_text(json.dumps(plan))
+    assert main(["check", TINY, str(path)]) == 2
+    assert "holds no plan" in capsys.readouterr().err
+
+
+def test_a_refusal_fails_the_run(capsys):
+    default = str(ROOT / "data" / "instances" / "default.json")
+    assert main(["solve", default, "--solver", "exhaustive", "--no-simulate", "--bound",
+                 "none"]) == 1
+    assert "refused" in capsys.readouterr().out
+
+
+def test_written_files_are_readable_by_others(tmp_path):
+    out = tmp_path / "g.json"
+    assert main(["generate", "--devices", "2", "--out", str(out)]) == 0
+    assert out.stat().st_mode & 0o044 == 0o044  # the umask's mode, as a plain write gives

@@ -76,6 +76,24 @@ def test_deadline():
     assert not later.expired() and 49 < later.part(0.5) <= 50
 
 
+def test_no_time_limit_is_a_valid_time_limit():
+    inst = load_instance(TINY)
+    for method in ("milp", "minlp", "alm", "greedy-delay"):
+        if sftopt.available("split", method):
+            res = sftopt.solve(inst, method, time_limit=None)
+            assert res.success and res.termination != Termination.TIME_LIMIT, method
+
+
+def test_stopping_at_max_iter_is_said():
+    inst = load_instance(ROOT / "data" / "instances" / "default.json")
+    capped = sftopt.solve(inst, "greedy-delay", max_iter=1, lifts=0)
+    assert capped.termination == Termination.ITERATION_LIMIT and capped.success
+    assert "stopped at max_iter" in capped.message
+    free = sftopt.solve(inst, "greedy-delay", lifts=0)
+    assert free.termination == Termination.CONVERGED
+    assert free.objective <= capped.objective
+
+
 def test_common_options_are_validated_once():
     inst = load_instance(TINY)
     for key, bad in (("time_limit", -1), ("seed", 1.5), ("threads", 0), ("gap_tol", 2),
@@ -119,6 +137,14 @@ def test_plan_files_of_both_versions(tmp_path):
     assert sftopt.verify(inst, up).ok
     gone = load_plan({**old, "status": "infeasible", "total_delay_s": None})
     assert gone.plan is None and gone.termination == Termination.INFEASIBLE
+    # a /1 result stopped at its time limit without a plan held placeholder devices: no plan
+    late = load_plan({**old, "total_delay_s": None})
+    assert late.plan is None and late.status == Status.NONE
+    assert late.termination == Termination.TIME_LIMIT
+    # errors at renamed fields name the field the /1 file has
+    with pytest.raises(sftopt.InstanceError) as err:
+        load_plan({**old, "total_delay_s": "slow", "status": ["x"]})
+    assert sorted(q.path for q in err.value.problems) == ["$.status", "$.total_delay_s"]
     # errors keep the paths the user wrote: /1 at the top, /2 under $.plan
     with pytest.raises(sftopt.InstanceError) as err:
         load_plan({**old, "devices": [{**old["devices"][0], "cut": "deep"}, old["devices"][1]]})
@@ -131,6 +157,19 @@ def test_plan_files_of_both_versions(tmp_path):
     assert sorted(q.path for q in err.value.problems) == ["$.plan.devices[1].level", "$.status"]
     with pytest.raises(sftopt.InstanceError, match=r"\$\.family"):
         load_plan({**new, "family": "federated"})
+    for family in ([], {}, None):
+        with pytest.raises(sftopt.InstanceError, match=r"\$\.family"):
+            load_plan({**new, "family": family})
+        with pytest.raises(sftopt.InstanceError, match=r"\$\.family"):
+            load_instance({**json.loads(TINY.read_text()), "family": family})
+    nameless = {k: v for k, v in new.items() if k != "family"}
+    with pytest.raises(sftopt.InstanceError, match="required field"):
+        load_plan(nameless)
+    # status and plan agree: none exactly when there is no plan
+    with pytest.raises(sftopt.InstanceError, match=r"\$\.status"):
+        load_plan({**json.loads(res.to_json()), "plan": None})
+    with pytest.raises(sftopt.InstanceError, match=r"\$\.status"):
+        load_plan({**json.loads(res.to_json()), "status": "none"})
     with pytest.raises(sftopt.InstanceError, match="sftopt.plan/2"):
         load_plan({**new, "schema": "sftopt.plan/3"})
 

@@ -29,7 +29,6 @@ from tqdm import tqdm
 
 import sftopt
 from sftopt import Instance, Result, certify, verify
-from sftopt.cli.common import outcome
 from sftopt.core.result import versions
 from sftopt.families.split.bounds import lower_bound
 from sftopt.families.split.generate import random_instance
@@ -114,7 +113,7 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool
     if check and res.success:
         rep = verify(inst, res)
         ok = bool(rep.feasible and rep.ok)
-    return {**row, "status": outcome(res),
+    return {**row, "status": res.outcome,
             "schedule": res.plan.schedule if res.plan is not None else None,
             "objective": res.objective, "own_bound": res.bound, "message": res.message[:200],
             "verified": ok}, res

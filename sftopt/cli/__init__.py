@@ -8,8 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
-from ..core.errors import InstanceError
-from ..core.registry import SolverUnavailable
+from ..core.errors import InstanceError, Unavailable
 from . import catalogue, examine, solve
 from .common import EXIT_USAGE, UsageError
 
@@ -33,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (InstanceError, UsageError, SolverUnavailable) as exc:
+    except (InstanceError, UsageError, Unavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -71,12 +71,3 @@ def seed(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {v}")
     return v
-
-
-def outcome(res: Any) -> str:
-    """A result's status for a table: the status, with the termination where it says more."""
-    if res.plan is None:
-        return res.termination.value
-    if res.termination.value == "converged":
-        return res.status.value
-    return f"{res.status.value}, {res.termination.value}"

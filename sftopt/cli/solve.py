@@ -12,7 +12,7 @@ from ..core.family import get_family
 from ..core.loading import load_instance
 from ..core.registry import SolverInfo, SolverOptionError, get, solve
 from ..core.result import Result
-from .common import EXIT_FAIL, EXIT_OK, UsageError, outcome, parse_options, positive_float, seed
+from .common import EXIT_FAIL, EXIT_OK, UsageError, parse_options, positive_float, seed
 from .common import table as text_table
 
 HEAD, TAIL = ["instance", "solver", "status"], ["verified", "wall_s"]
@@ -75,7 +75,7 @@ def _finish(inst, row: dict[str, Any], res: Result | None, notes: list[str]) -> 
     if report is not None and not report.ok:
         notes.append(f"VERIFIER DISAGREES with {res.solver} on {inst.name}: "
                      f"{report.violations + report.claims}")
-    row.update({"status": outcome(res) if report is None or report.ok else "REJECTED",
+    row.update({"status": res.outcome if report is None or report.ok else "REJECTED",
                 **family.summary(res), "verified": None if report is None else report.ok,
                 "wall_s": res.wall_s})
 
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         print("bound_s: the solvers' own dual bounds; gap = (total - bound) / total")
     if out_dir:
         print(f"plans written to {out_dir}/")
-    bad = {"unavailable", "error", "REJECTED"}
+    bad = {"unavailable", "error", "refused", "REJECTED"}
     return EXIT_FAIL if any(r["status"] in bad for r in rows) else EXIT_OK
 
 

@@ -33,6 +33,10 @@ class InstanceError(ValueError):
         super().__init__("\n".join(lines))
 
 
+class Unavailable(RuntimeError):
+    """An optional backend a method needs is not installed."""
+
+
 def json_path(loc: tuple[Any, ...]) -> str:
     """Pydantic's error location as a JSON path: ("devices", 1, "batch") -> $.devices[1].batch."""
     out = "$"

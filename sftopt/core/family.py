@@ -68,11 +68,21 @@ class Family(Protocol):
     allocators: Sequence[str]  # online allocators a simulation may use (empty: none)
     columns: Sequence[str]  # the command line's table columns for a result (`summary`)
 
+    def arrays(self, instance: Any) -> Any:
+        """The numbers of an instance as numpy arrays (built once per instance)."""
+
     def evaluate(self, instance: Any, plan: Any) -> Any:
         """The cost model's figures of a plan (an object with ``feasible``, ``violations``)."""
 
+    def formal_model(self, instance: Any, **options: Any) -> Any:
+        """The formal (Pyomo) model of an instance, written independently of the cost model."""
+
     def verify(self, instance: Any, result: Result) -> Report:
         """Hold the plan against the formal (Pyomo) model: the independent second expression."""
+
+    def check_structure(self, instance: Any, result: Result) -> list[str]:
+        """Why a result's plan cannot even be evaluated on ``instance`` (another device count,
+        an index out of range, ...); empty when it can."""
 
     def plan_class(self, result: Result) -> str:
         """The class of plans a result belongs to for bounding (bounds are per class)."""
@@ -101,8 +111,9 @@ class Family(Protocol):
     def plot_plan(self, instance: Any, result: Result, path: Any) -> Any:
         """Draw a plan (where each party's round goes) into a figure file."""
 
-    def upgrade_plan(self, data: dict[str, Any]) -> dict[str, Any]:
-        """An older plan file's fields as the current envelope's (sftopt.plan/1 -> /2)."""
+    def upgrade_plan(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """An older plan file as the current envelope (sftopt.plan/1 -> /2), and which current
+        fields were renamed from which old ones."""
 
 
 class FamilyError(ValueError):
@@ -114,12 +125,12 @@ def implemented() -> list[str]:
     return [name for name, pkg in FAMILIES.items() if pkg is not None]
 
 
-def get_family(name: str) -> Family:
+def get_family(name: Any) -> Family:
     """The family object for ``name`` (its package is imported on first use)."""
-    if name not in FAMILIES:
-        raise FamilyError(f"one of {list(FAMILIES)}; got {name!r}")
-    pkg = FAMILIES[name]
-    if pkg is None:
-        raise FamilyError(f"one of {implemented()} (family '{name}' is specified in "
-                          f"docs/model.md but not implemented in this version); got '{name}'")
-    return importlib.import_module(pkg).FAMILY
+    if not isinstance(name, str) or FAMILIES.get(name) is None:
+        later = [f for f, pkg in FAMILIES.items() if pkg is None]
+        why = (f"family '{name}' is specified in docs/model.md but not implemented in this "
+               "version" if name in later else
+               f"{' and '.join(later)} are specified in docs/model.md, not implemented yet")
+        raise FamilyError(f"one of {implemented()} ({why}); got {name!r}")
+    return importlib.import_module(FAMILIES[name]).FAMILY

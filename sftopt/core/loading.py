@@ -95,21 +95,26 @@ def load_plan(source: str | Path | dict[str, Any]) -> Result:
         known = ", ".join(f"'{s}'" for s in (PLAN_SCHEMA, *OLD_PLAN_SCHEMAS))
         raise InstanceError([Problem("$.schema", f"one of {known}", short(schema))], name)
     old = schema in OLD_PLAN_SCHEMAS
+    if not old and "family" not in data:
+        raise InstanceError([Problem("$.family", f"one of {implemented()} (required field)",
+                                     "nothing")], name)
     try:
-        family = get_family(data.get("family", "split" if old else None))
+        family = get_family(data.get("family", "split"))
     except FamilyError as exc:
         raise InstanceError([Problem("$.family", str(exc).partition("; got ")[0],
                                      short(data.get("family")))], name) from None
-    # a /1 file held the plan's fields at the top: its paths stay as the user wrote them
+    # a /1 file held the plan's fields at the top under older names: its errors name the
+    # fields as the user wrote them
     prefix: tuple[Any, ...] = ("plan",)
+    renamed: dict[str, str] = {}
     if old:
-        data, prefix = family.upgrade_plan(data), ()
+        (data, renamed), prefix = family.upgrade_plan(data), ()
     problems: list[Problem] = []
     envelope = None
     try:
         envelope = Result.model_validate({**data, "plan": None, "simulation": None})
     except ValidationError as err:
-        problems += problems_from(err)
+        problems += [_renamed(p, renamed) for p in problems_from(err)]
     parts: dict[str, Any] = {}
     for key, model, pre in (("plan", family.plan_model, prefix),
                             ("simulation", family.simulation_model, ("simulation",))):
@@ -121,6 +126,18 @@ def load_plan(source: str | Path | dict[str, Any]) -> Result:
             parts[key] = model.model_validate(value)
         except ValidationError as err:
             problems += problems_from(err, pre)
+    if not problems and (parts["plan"] is None) != (envelope.status == "none"):
+        problems.append(Problem("$.status", "'none' exactly when the file holds no plan",
+                                f"{envelope.status.value!r} with "
+                                f"{'no plan' if parts['plan'] is None else 'a plan'}"))
     if problems or envelope is None:
         raise InstanceError(problems, name)
     return envelope.model_copy(update=parts)
+
+
+def _renamed(problem: Problem, renamed: dict[str, str]) -> Problem:
+    """A problem at a field an upgrade renamed, addressed by the field's old name."""
+    head, dot, rest = problem.path.removeprefix("$.").partition(".")
+    if head not in renamed:
+        return problem
+    return Problem(f"$.{renamed[head]}{dot}{rest}", problem.expected, problem.got)

@@ -10,8 +10,18 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        and not math.isnan(value)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -19,28 +29,20 @@ class CommonOption:
     name: str
     help: str
     check: str  # what a valid value is, for the error message
-
-    def valid(self, value: Any) -> bool:
-        if self.name == "time_limit":
-            return value is None or (isinstance(value, numbers.Real) and not isinstance(
-                value, bool) and value >= 0 and not math.isnan(value))
-        if self.name in ("seed", "threads"):
-            low = 0 if self.name == "seed" else 1
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool) \
-                and value >= low
-        if self.name == "gap_tol":
-            return isinstance(value, numbers.Real) and not isinstance(value, bool) \
-                and 0 <= value < 1
-        return True
+    valid: Callable[[Any], bool]
 
 
 COMMON_OPTIONS: dict[str, CommonOption] = {o.name: o for o in (
     CommonOption("time_limit", "seconds; the solver stops with its best plan so far "
-                 "(termination time_limit)", "a number of seconds >= 0, or null"),
-    CommonOption("seed", "seed of every random choice the solver makes", "a whole number >= 0"),
-    CommonOption("threads", "threads the solver's backend may use", "a whole number >= 1"),
+                 "(termination time_limit)", "a number of seconds >= 0, or null",
+                 lambda v: v is None or (_real(v) and v >= 0)),
+    CommonOption("seed", "seed of every random choice the solver makes", "a whole number >= 0",
+                 lambda v: _whole(v) and v >= 0),
+    CommonOption("threads", "threads the solver's backend may use", "a whole number >= 1",
+                 lambda v: _whole(v) and v >= 1),
     CommonOption("gap_tol", "relative gap (objective - bound) / objective at which a solver "
-                 "with a bound stops and reports optimal", "a number in [0, 1)"),
+                 "with a bound stops and reports optimal", "a number in [0, 1)",
+                 lambda v: _real(v) and 0 <= v < 1),
 )}
 
 
@@ -57,9 +59,15 @@ class Deadline:
         self.hit = False
 
     def expired(self) -> bool:
+        """Past the deadline: the caller stops its work here (counted: ``hit``)."""
         if time.perf_counter() >= self.at:
             self.hit = True
         return self.hit
+
+    def passed(self) -> bool:
+        """Past the deadline, not counted as a stop: for a loop condition tested once more after
+        its work is done, where stopping cuts nothing short."""
+        return self.hit or time.perf_counter() >= self.at
 
     def remaining(self) -> float:
         """Seconds left (inf without a limit, never below 0)."""

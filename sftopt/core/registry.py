@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import Unavailable
 from .family import FAMILIES, get_family, implemented
 from .options import COMMON_OPTIONS
 from .result import Result
@@ -127,7 +128,7 @@ class SolverOptionError(TypeError):
     """An option the solver does not have, or a common option with a bad value."""
 
 
-class SolverUnavailable(RuntimeError):
+class SolverUnavailable(Unavailable):
     """The solver's optional backend is not installed."""
 
 

@@ -85,6 +85,16 @@ class Result(BaseModel):
     simulation: Any = None
 
     @property
+    def outcome(self) -> str:
+        """The status for a table: with the termination where it says more ("feasible,
+        time_limit"), the termination alone when there is no plan ("infeasible")."""
+        if self.plan is None:
+            return self.termination.value
+        if self.termination == Termination.CONVERGED:
+            return self.status.value
+        return f"{self.status.value}, {self.termination.value}"
+
+    @property
     def success(self) -> bool:
         """A plan was found (optimal or feasible)."""
         return self.plan is not None

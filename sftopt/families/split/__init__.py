@@ -11,7 +11,7 @@ from typing import Any
 
 from ...core.placement import Placement
 from ...core.result import PLAN_SCHEMA, Result
-from . import bounds, cost, generate, placement, simulation
+from . import bounds, cost, generate, placement, plans, simulation
 from .schema import SEQUENTIAL, Simulation, SplitInstance, SplitPlan
 
 # what a sftopt.plan/1 status meant, as (status, termination)
@@ -34,6 +34,15 @@ class SplitFamily:
     allocators = simulation.ALLOCATORS
     columns = ("total_s", "round_s", "rounds", "bound_s", "gap", "sim_total_s", "MB/round")
 
+    def arrays(self, instance: SplitInstance) -> Any:
+        return instance.arrays
+
+    def formal_model(self, instance: SplitInstance, **options: Any) -> Any:
+        """The Pyomo MINLP (options: schedule, rate_floor_hz)."""
+        from .formal import build_split_model  # Pyomo is slow to import: only when asked
+
+        return build_split_model(instance, **options)
+
     def evaluate(self, instance: SplitInstance, plan: SplitPlan) -> cost.Evaluation:
         return cost.evaluate(instance, plan.cuts, plan.levels, plan.bandwidth, plan.share,
                              schedule=plan.schedule)
@@ -42,6 +51,10 @@ class SplitFamily:
         from .verifier import verify  # Pyomo is slow to import: only when checking
 
         return verify(instance, result)
+
+    def check_structure(self, instance: SplitInstance, result: Result) -> list[str]:
+        """Why the result's plan cannot be evaluated on ``instance`` (empty: it can)."""
+        return plans.structure_problems(instance, result.plan)
 
     def plan_class(self, result: Result) -> str:
         """Bounds hold per schedule: a sequential plan keeps one device's activations on the
@@ -69,26 +82,20 @@ class SplitFamily:
         return relax if res.bound is None else max(relax, res.bound)
 
     def generate(self, **params: Any) -> dict[str, Any]:
-        n = params.pop("n_devices", params.pop("devices", 10))
-        return generate.random_instance(n, **params)
+        return generate.random_instance(params.pop("n_devices", 10), **params)
 
     def simulate(self, instance: SplitInstance, result: Result, *, plot: Any = None,
                  **options: Any) -> Simulation:
         """The two-timescale simulation (``options``: seed, allocator, progress); with ``plot``
         (a file path) also the figure of its rounds."""
-        if plot is None or result.plan is None:
-            return simulation.simulate(instance, result, **options)
-        from .plots import plot_rounds  # matplotlib loads only when a figure is drawn
+        sim, per_round = simulation.run(instance, result, **options)
+        if plot is not None and result.plan is not None:
+            from .plots import plot_rounds  # matplotlib loads only when a figure is drawn
 
-        seed = options.pop("seed", None)
-        seed = instance.channel.seed if seed is None else seed
-        allocator = options.pop("allocator", None) or simulation.default_allocator(result)
-        per_round = simulation.round_delays(instance, result, seed=seed, allocator=allocator,
-                                            **options)
-        plot_rounds(per_round, result.plan.round_delay_s, plot,
-                    title=f"{instance.name}: {result.solver} plan, {allocator} allocator, "
-                          f"seed {seed}")
-        return simulation.summarize(per_round, seed, allocator)
+            plot_rounds(per_round, result.plan.round_delay_s, plot,
+                        title=f"{instance.name}: {result.solver} plan, {sim.allocator} "
+                              f"allocator, seed {sim.seed}")
+        return sim
 
     def placement(self, instance: SplitInstance, result: Result) -> Placement:
         return placement.placement(instance, result)
@@ -130,10 +137,17 @@ class SplitFamily:
                  f"{instance.model.name}, L = {instance.model.n_blocks})")
         return title, rows
 
-    def upgrade_plan(self, data: dict[str, Any]) -> dict[str, Any]:
-        """A sftopt.plan/1 file (the plan's fields at the top) as a /2 envelope."""
+    def upgrade_plan(self, data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """A sftopt.plan/1 file (the plan's fields at the top) as a /2 envelope, and the /2
+        fields renamed from /1 ones (so that errors name the field the file has).
+
+        A /1 result without a total delay had no plan (its devices were placeholders): it
+        becomes status none, whatever its status said."""
         old = data.get("status", "feasible")
-        status, termination = _V1_STATUS.get(old, (old, "converged"))
+        status, termination = _V1_STATUS.get(old, (old, "converged")) \
+            if isinstance(old, str) else (old, "converged")
+        if old == "time_limit" and "total_delay_s" in data and data["total_delay_s"] is None:
+            status = "none"
         out = {k: v for k, v in data.items()
                if k not in (*_V1_PLAN_FIELDS, "total_delay_s", "lower_bound_s")}
         out.update(schema=PLAN_SCHEMA, family=data.get("family", "split"), status=status,
@@ -141,7 +155,8 @@ class SplitFamily:
                    bound=data.get("lower_bound_s"))
         out["plan"] = None if status == "none" else \
             {k: data[k] for k in _V1_PLAN_FIELDS if k in data}
-        return out
+        return out, {"objective": "total_delay_s", "bound": "lower_bound_s",
+                     "status": "status", "termination": "status"}
 
 
 FAMILY = SplitFamily()

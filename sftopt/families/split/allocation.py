@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...channel import LN2, inv_rate
+from ...core.errors import Unavailable
 from ...core.options import Deadline
 from .cost import Terms, device_delays, terms
 from .schema import SplitInstance
@@ -750,7 +751,10 @@ def conic_allocation(t: Terms, bandwidth_hz: float, *, solver: str = "CLARABEL")
     split's delay. ``round_delay`` is the cost model's delay of the returned (b, phi), scaled
     into the budgets; an interior-point solver is accurate to about 1e-6 relative here.
     """
-    import cvxpy as cp
+    try:
+        import cvxpy as cp
+    except ImportError:
+        raise Unavailable("the conic allocator needs cvxpy, not installed") from None
 
     k, B = len(t.compute), float(bandwidth_hz)
     done, eq = _equal_start(t, B)

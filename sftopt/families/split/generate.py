@@ -31,11 +31,11 @@ def random_instance(
     {4, 8, 16}; memory_pressure in [0, 1] shrinks device memory from "the deepest cut fits"
     (0) towards "only min_cut fits" (1), each device by its own uniform draw.
     """
-    if n_devices < 1:
-        raise ValueError(f"n_devices must be >= 1, got {n_devices}")
+    if not isinstance(n_devices, int) or isinstance(n_devices, bool) or n_devices < 1:
+        raise ValueError(f"n_devices must be a whole number >= 1, got {n_devices!r}")
     for label, v in (("heterogeneity", heterogeneity), ("memory_pressure", memory_pressure)):
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{label} must be in [0, 1], got {v}")
+        if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
+            raise ValueError(f"{label} must be a number in [0, 1], got {v!r}")
     rng = np.random.default_rng(seed)
     flops = 1e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([4, 8, 16], n_devices) if heterogeneity > 0 else np.full(n_devices, 8)

@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.result import Result, Status, Termination, finite, versions
-from .cost import evaluate
+from .cost import evaluate, index_violations
 from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
+
+
+def structure_problems(inst: SplitInstance, plan: SplitPlan) -> list[str]:
+    """Why a plan cannot even be evaluated on ``inst``: another device count, other device
+    ids, a cut or level out of range (empty: it can)."""
+    if len(plan.devices) != inst.n_devices:
+        return [f"plan has {len(plan.devices)} devices, instance {inst.n_devices}"]
+    out = [f"devices[{k}]: id {p.id!r}, instance has {d.id!r} there"
+           for k, (d, p) in enumerate(zip(inst.devices, plan.devices, strict=True))
+           if d.id != p.id]
+    return out + index_violations(inst, plan.cuts, plan.levels)
 
 
 def make_result(
@@ -65,3 +76,18 @@ def no_plan(inst: SplitInstance, termination: Termination, message: str,
 def infeasible(inst: SplitInstance, message: str, iterations: int = 0) -> Result:
     """No plan exists (of the solver's kind); ``message`` names the binding constraint."""
     return no_plan(inst, Termination.INFEASIBLE, message, iterations)
+
+
+def uncompressed_refusal(inst: SplitInstance) -> Result | None:
+    """For a baseline that sends uncompressed (level 0): no plan if level 0 breaks the accuracy
+    bound, else None."""
+    a = inst.arrays
+    if 0 in a.allowed_levels:
+        return None
+    return infeasible(inst, f"accuracy: level 0 has distortion {a.delta[0]:g} > "
+                            f"max_distortion {inst.training.max_distortion:g}")
+
+
+def failed(inst: SplitInstance, message: str) -> Result:
+    """The search found no plan although one exists (its diagnosis said so): an error."""
+    return no_plan(inst, Termination.ERROR, message + " (a plan exists: the search failed)")

@@ -45,6 +45,7 @@ class Search:
         self.alloc = alloc
         self.deadline = deadline or Deadline()
         self.last: tuple | None = None  # (plan, objective, allocation) of the last local search
+        self.capped = False  # a local search stopped at its max_iter
 
     def evaluate(self, plan: np.ndarray) -> tuple[float, Allocation]:
         """Objective R x T of a plan (inf if it breaks memory) and its allocation."""
@@ -213,6 +214,8 @@ class Search:
                     improved = True
             if not improved:
                 break
+        # stopped by max_iter, not at a local optimum (any local search of this search)
+        self.capped = self.capped or steps >= max_iter
         self.last = (plan, val, al)
         return plan, val, moves
 
@@ -227,7 +230,7 @@ class Search:
         kept)."""
         sp = self.space
         kept = 0
-        while not self.deadline.expired() and np.isfinite(val):
+        while not self.deadline.passed() and np.isfinite(val):
             cuts = sp.cuts(plan)
             better = False
             for floor in np.unique(sp.a.cuts[sp.a.cuts > cuts.min()])[:lifts]:
@@ -360,9 +363,12 @@ class Search:
                iterations: int = 0) -> Result:
         """The plan as a Result (termination time_limit if the search hit its deadline)."""
         sp = self.space
-        termination = Termination.TIME_LIMIT if self.deadline.hit else Termination.CONVERGED
+        termination = Termination.TIME_LIMIT if self.deadline.hit else \
+            Termination.ITERATION_LIMIT if self.capped else Termination.CONVERGED
         if self.deadline.hit:
             message += " (stopped at the time limit)"
+        elif self.capped:
+            message += " (stopped at max_iter)"
         return make_result(sp.inst, sp.cuts(plan), sp.levels(plan), al.bandwidth,
                            al.share, message=message, iterations=iterations,
                            schedule=sp.schedule, termination=termination)

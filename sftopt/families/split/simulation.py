@@ -30,14 +30,18 @@ def default_allocator(result: Result) -> str:
         return "exact"
 
 
-def round_delays(inst: SplitInstance, result: Result, *, seed: int | None = None,
-                 allocator: str | None = None, progress: bool = False) -> np.ndarray:
-    """The delay of every round, ceil(R) rounds of a seeded fading trace (see `simulate`)."""
+def run(inst: SplitInstance, result: Result, *, seed: int | None = None,
+        allocator: str | None = None, progress: bool = False
+        ) -> tuple[Simulation, np.ndarray]:
+    """The simulation of ``result`` (see `simulate`) and the delay of every round."""
     allocator = allocator or default_allocator(result)
     if allocator not in ALLOCATORS:
         raise ValueError(f"allocator must be one of {ALLOCATORS}, got {allocator!r}")
     seed = inst.channel.seed if seed is None else seed
     plan = result.plan
+    if plan is None:
+        return Simulation(total_delay_s=None, mean_round_delay_s=None, rounds=0, seed=seed,
+                          allocator=allocator), np.zeros(0)
     cuts, levels = plan.cuts, plan.levels
     n_rounds = math.ceil(rounds_needed(inst, levels) - 1e-9)
     sequential = plan.schedule == SEQUENTIAL
@@ -55,10 +59,15 @@ def round_delays(inst: SplitInstance, result: Result, *, seed: int | None = None
             return online.step(e).round_delay
 
     if inst.channel.fading == "none":
-        return np.full(n_rounds, round_delay(None))
-    trace = fading_trace(inst.n_devices, n_rounds, seed)
-    rows = tqdm(trace, desc="simulate", unit="round", disable=not progress, leave=False)
-    return np.array([round_delay(e) for e in rows])
+        per_round = np.full(n_rounds, round_delay(None))
+    else:
+        trace = fading_trace(inst.n_devices, n_rounds, seed)
+        rows = tqdm(trace, desc="simulate", unit="round", disable=not progress, leave=False)
+        per_round = np.array([round_delay(e) for e in rows])
+    sim = Simulation(total_delay_s=float(per_round.sum()),
+                     mean_round_delay_s=float(per_round.mean()), rounds=len(per_round),
+                     seed=seed, allocator=allocator)
+    return sim, per_round
 
 
 def simulate(inst: SplitInstance, result: Result, *, seed: int | None = None,
@@ -71,17 +80,4 @@ def simulate(inst: SplitInstance, result: Result, *, seed: int | None = None,
     "sqp", "conic", "equal", or "fixed" (the plan's own shares); default: the plan's solver's
     own (`default_allocator`). ``seed`` overrides ``channel.seed``.
     """
-    allocator = allocator or default_allocator(result)
-    seed = inst.channel.seed if seed is None else seed
-    if result.plan is None:
-        return Simulation(total_delay_s=None, mean_round_delay_s=None, rounds=0, seed=seed,
-                          allocator=allocator)
-    per_round = round_delays(inst, result, seed=seed, allocator=allocator, progress=progress)
-    return summarize(per_round, seed, allocator)
-
-
-def summarize(per_round: np.ndarray, seed: int, allocator: str) -> Simulation:
-    """The simulation block of a plan from its round delays."""
-    return Simulation(total_delay_s=float(per_round.sum()),
-                      mean_round_delay_s=float(per_round.mean()), rounds=len(per_round),
-                      seed=seed, allocator=allocator)
+    return run(inst, result, seed=seed, allocator=allocator, progress=progress)[0]

@@ -16,26 +16,12 @@ from ...core.family import Report
 from ...core.loading import load_plan
 from ...core.result import Result
 from .formal import build_split_model
-from .schema import SplitInstance, SplitPlan
+from .plans import structure_problems
+from .schema import SplitInstance
 
 REL_TOL = 1e-9
 # rows that only define auxiliary variables (tight by construction): not worth listing as binding
 EPIGRAPH = ("comm[", "server[", "delay", "holds[")
-
-
-def _structure(inst: SplitInstance, plan: SplitPlan) -> list[str]:
-    out = []
-    if len(plan.devices) != inst.n_devices:
-        return [f"plan has {len(plan.devices)} devices, instance {inst.n_devices}"]
-    for k, (d, p) in enumerate(zip(inst.devices, plan.devices, strict=True)):
-        if d.id != p.id:
-            out.append(f"devices[{k}]: id {p.id!r}, instance has {d.id!r} there")
-        if not (inst.training.min_cut <= p.cut <= inst.max_cut):
-            out.append(f"device {p.id}: cut {p.cut} outside [min_cut, max_cut] = "
-                       f"[{inst.training.min_cut}, {inst.max_cut}]")
-        if not (0 <= p.level < len(inst.codec.levels)):
-            out.append(f"device {p.id}: level {p.level} not in 0..{len(inst.codec.levels) - 1}")
-    return out
 
 
 def _sides(con) -> list[float]:
@@ -55,7 +41,7 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
         return Report(False, None, ["the result holds no plan"
                                     + (f" ({result.message})" if result.message else "")],
                       epigraph=EPIGRAPH)
-    bad = _structure(inst, plan)
+    bad = structure_problems(inst, plan)
     if bad:
         return Report(False, None, bad, epigraph=EPIGRAPH)
 
@@ -124,6 +110,10 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
     objective = pyo.value(m.objective)
     rounds = pyo.value(m.rounds)
     claims = []
+    if result.instance_sha256 not in (None, inst.sha256):
+        claims.append(f"instance: the plan is for {result.instance!r} with sha256 "
+                      f"{result.instance_sha256[:12]}..., this instance {inst.name!r} has "
+                      f"{inst.sha256[:12]}...")
     for label, stated, actual in (("objective", result.objective, objective),
                                   ("round_delay_s", plan.round_delay_s, T),
                                   ("rounds", plan.rounds, rounds)):

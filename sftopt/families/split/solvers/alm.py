@@ -35,7 +35,7 @@ from ....core.result import Result
 from ..allocation import Allocation, delay_weights, exact_allocation
 from ..cost import Terms
 from ..options import OptionSpace
-from ..plans import infeasible
+from ..plans import failed, infeasible
 from ..schema import SplitInstance
 from ..search import Search, default_lifts
 
@@ -186,7 +186,7 @@ def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 
             rho *= 10.0
         g_prev = g
         if (g <= tol and abs(val - val_start) <= tol * max(abs(val), 1.0)) or \
-                deadline.expired():
+                deadline.passed():
             break
 
     # rounding: argmax and random draws from x, each repaired, best kept
@@ -213,8 +213,8 @@ def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 
     if best is None and deadline.hit:  # time up before any rounding fitted: own-delay start
         best = search.quick_repair(search.own_delay_plan())
     if best is None:
-        return infeasible(instance, "server memory: no rounding of the relaxed plan could be "
-                                    "repaired to fit the server")
+        return failed(instance, "server memory: no rounding of the relaxed plan could be "
+                                "repaired to fit the server")
     relaxed_val = rel.rounds(x) * al.round_delay
     moves = 0
     kept = 0

@@ -7,7 +7,7 @@ import numpy as np
 from ....core.registry import register
 from ....core.result import Result
 from ..options import OptionSpace
-from ..plans import infeasible, make_result
+from ..plans import infeasible, make_result, uncompressed_refusal
 from ..schema import SplitInstance
 
 
@@ -16,9 +16,9 @@ from ..schema import SplitInstance
 def solve_baseline_equal(instance: SplitInstance) -> Result:
     """Deepest cut that fits every device (level 0, uncompressed), b = B/K, phi = 1/K."""
     k, a = instance.n_devices, instance.arrays
-    if 0 not in a.allowed_levels:
-        return infeasible(instance, f"accuracy: level 0 has distortion {a.delta[0]:g} > "
-                                    f"max_distortion {instance.training.max_distortion:g}")
+    refused = uncompressed_refusal(instance)
+    if refused:
+        return refused
     deepest = OptionSpace(instance).deepest()
     if (deepest < 0).any():
         return infeasible(instance, "device memory: no single cut in [min_cut, max_cut] fits "

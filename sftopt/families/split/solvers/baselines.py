@@ -11,7 +11,7 @@ from ....core.result import Result
 from ..allocation import Allocation, exact_allocation
 from ..cost import Terms, comm_delay
 from ..options import OptionSpace
-from ..plans import infeasible
+from ..plans import failed, infeasible, uncompressed_refusal
 from ..schema import SEQUENTIAL, SplitInstance
 from ..search import AllocFn, Search, sequential_allocation
 
@@ -56,23 +56,16 @@ def _best_common(search: Search, cuts: list[int], levels: list[int]
 
 def _searched(instance: SplitInstance, sp: OptionSpace, alloc: AllocFn, max_iter: int,
               time_limit: float | None, what: str) -> Result:
-    """Own-delay plan, memory repair and local search, all under ``alloc``."""
+    """Own-delay plan, memory repair (to completion) and local search (until ``time_limit``),
+    all under ``alloc``."""
+    untimed = Search(sp, alloc)
+    plan = untimed.repair_memory(untimed.own_delay_plan())
     search = Search(sp, alloc, Deadline(time_limit))
-    plan = search.repair_memory(search.own_delay_plan())
     if plan is None:
-        return infeasible(instance, "server memory: repair by deepening cuts failed")
+        return failed(instance, "server memory: repair by deepening cuts failed")
     plan, _, moves = search.local_search(plan, max_iter=max_iter)
     _, al = search.evaluate(plan)
     return search.result(plan, al, iterations=moves, message=f"{what}; {moves} local-search moves")
-
-
-def _level_zero(instance: SplitInstance) -> Result | None:
-    """The refusal of a baseline that sends uncompressed if level 0 breaks the accuracy bound."""
-    a = instance.arrays
-    if 0 in a.allowed_levels:
-        return None
-    return infeasible(instance, f"accuracy: level 0 has distortion {a.delta[0]:g} > "
-                                f"max_distortion {instance.training.max_distortion:g}")
 
 
 @register("split", "no-compression", description="best plan with level 0 (uncompressed) only: "
@@ -81,7 +74,7 @@ def solve_no_compression(instance: SplitInstance, *, max_iter: int = 1000,
                          time_limit: float | None = None) -> Result:
     """Level 0 for every device; cuts by the `greedy-delay` search (own-delay start, memory
     repair, local search with at most ``max_iter`` moves or ``time_limit`` s); exact shares."""
-    refused = _level_zero(instance)
+    refused = uncompressed_refusal(instance)
     if refused:
         return refused
     sp = OptionSpace(instance)
@@ -163,7 +156,7 @@ def solve_vanilla_sl(instance: SplitInstance) -> Result:
     """Devices served one after another (round delay = sum of T_k), each with the whole band
     and server; no compression (level 0); the common cut minimising the total; the server holds
     one device's activations at a time."""
-    refused = _level_zero(instance)
+    refused = uncompressed_refusal(instance)
     if refused:
         return refused
     search = Search(OptionSpace(instance, schedule=SEQUENTIAL), sequential_allocation)

@@ -6,7 +6,7 @@ from ....core.options import Deadline
 from ....core.registry import register
 from ....core.result import Result
 from ..options import OptionSpace
-from ..plans import infeasible
+from ..plans import failed, infeasible
 from ..schema import SplitInstance
 from ..search import Search, default_lifts
 
@@ -28,7 +28,7 @@ def solve_greedy_delay(instance: SplitInstance, *, max_iter: int = 1000, lifts: 
     search = Search(space, deadline=Deadline(time_limit))
     plan = search.repair_memory(search.own_delay_plan())
     if plan is None:
-        return infeasible(instance, "server memory: repair by deepening cuts failed")
+        return failed(instance, "server memory: repair by deepening cuts failed")
     plan, val, moves = search.local_search(plan, max_iter=max_iter)
     plan, _, kept = search.lift_floor(plan, val,
                                       lifts=default_lifts(space.K) if lifts is None else lifts)

@@ -7,7 +7,7 @@ import numpy as np
 from ....core.registry import register
 from ....core.result import Result
 from ..options import OptionSpace
-from ..plans import infeasible
+from ..plans import failed, infeasible
 from ..schema import SplitInstance
 from ..search import Search
 
@@ -39,7 +39,7 @@ def solve_greedy_memory(instance: SplitInstance) -> Result:
     start, start_mem = plan, sp.server_memory(plan)
     plan = search.repair_memory(plan)
     if plan is None:
-        return infeasible(instance, "server memory: repair by deepening cuts failed")
+        return failed(instance, "server memory: repair by deepening cuts failed")
     _, al = search.evaluate(plan)
     deepened = int((sp.opt_cut[plan] > sp.opt_cut[start]).sum())
     return search.result(plan, al, iterations=deepened,

@@ -425,14 +425,18 @@ def _initial_plan(inst: SplitInstance, table: OptionTable, plan: _Plan, rel_tol:
             _allocate(inst, table, choice, plan, rel_tol)
 
 
-def _seed(inst: SplitInstance, table: OptionTable, plan: _Plan, name: str, time_limit: float,
-          rel_tol: float) -> None:
-    """Take another solver's plan as incumbent (its options re-shared exactly)."""
+def _seed(inst: SplitInstance, table: OptionTable, plan: _Plan, name: str,
+          time_limit: float | None, common: dict, rel_tol: float) -> None:
+    """Take another solver's plan as incumbent (its options re-shared exactly). It gets a fifth
+    of ``time_limit`` (None: none) and milp's seed and threads where it takes them."""
     if name == "milp" or not available("split", name):
         plan.notes.append(f"incumbent solver {name!r} not available")
         return
-    timed = "time_limit" in get("split", name).options
-    res = solve(inst, name, **({"time_limit": max(time_limit / 5, 0.1)} if timed else {}))
+    takes = get("split", name).options
+    opts = {k: v for k, v in common.items() if k in takes}
+    if time_limit is not None and "time_limit" in takes:
+        opts["time_limit"] = max(time_limit / 5, 0.1)
+    res = solve(inst, name, **opts)
     if not res.success:
         return
     p = res.plan
@@ -457,9 +461,9 @@ def _r_max(inst: SplitInstance, table: OptionTable) -> float:
 
 @register("split", "milp", exact=True, bound=True, needs=("highspy",),
           description="HiGHS branch-and-bound on tangent outer approximations (Kelley loop)")
-def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: float = 1e-4,
-               max_iter: int = 30, cuts_per_device: int = 6, lp_rounds: int = 40,
-               threads: int = 1, seed: int = 0,
+def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
+               gap_tol: float = 1e-4, max_iter: int = 30, cuts_per_device: int = 6,
+               lp_rounds: int = 40, threads: int = 1, seed: int = 0,
                incumbent: str | None = "greedy-delay,alm") -> Result:
     """Optimal plan to a relative gap ``gap_tol`` with a certified lower bound.
 
@@ -472,7 +476,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: fl
     shrinks T_hi, which removes options and tightens the McCormick rows.
     """
     highspy = _highspy()
-    deadline, lp_deadline = Deadline(time_limit), Deadline(time_limit / 4)
+    deadline = Deadline(time_limit)
+    lp_deadline = Deadline(deadline.part(0.25))  # the LP rounds get a quarter of the time
     space = OptionSpace(instance)
     why = space.diagnose()
     if why is not None:
@@ -487,7 +492,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: fl
     _initial_plan(instance, table, plan, rel_tol, space.deepest())
     names = [n.strip() for n in (incumbent or "").split(",") if n.strip()]
     for name in names:  # the seed solvers share a fifth of the time limit
-        _seed(instance, table, plan, name, time_limit / max(len(names), 1), rel_tol)
+        share = None if time_limit is None else time_limit / max(len(names), 1)
+        _seed(instance, table, plan, name, share, {"seed": seed, "threads": threads}, rel_tol)
     if plan.cuts is None:
         return infeasible(instance, "milp: no initial plan has a finite delay")
     tau = T_lo

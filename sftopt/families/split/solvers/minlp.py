@@ -95,10 +95,10 @@ def build_friendly_model(inst: SplitInstance, table: OptionTable, tau: float):
 
 @register("split", "minlp", exact=True, bound=True, needs=("pyscipopt",),
           description="SCIP global MINLP on a convex-friendly reformulation (pyscipopt)")
-def solve_minlp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: float = 1e-4,
+def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap_tol: float = 1e-4,
                 seed: int = 0, reallocate: bool = True) -> Result:
-    """SCIP on the reformulated MINLP, ``time_limit`` seconds, relative gap ``gap_tol``,
-    ``seed`` shifting SCIP's random seeds (randomization/randomseedshift).
+    """SCIP on the reformulated MINLP, ``time_limit`` seconds (None: none), relative gap
+    ``gap_tol``, ``seed`` shifting SCIP's random seeds (randomization/randomseedshift).
 
     ``reallocate``: re-share (b, phi) exactly for SCIP's (cut, level) when that is better.
     """
@@ -119,8 +119,9 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: f
     alone = np.where(table.valid, t.compute + t.server_work, np.inf).min(axis=1)
     tau = float(max(alone.max(), 1e-9))
     model = build_friendly_model(instance, table, tau)
-    remaining = max(deadline.remaining(), 0.1)
-    options = {"limits/time": remaining, "limits/gap": gap_tol / 2}
+    options: dict[str, float] = {"limits/gap": gap_tol / 2}
+    if math.isfinite(deadline.remaining()):
+        options["limits/time"] = max(deadline.remaining(), 0.1)
     if seed:
         options["randomization/randomseedshift"] = int(seed)
     res = solver.solve(model, load_solutions=False, options=options)
@@ -134,7 +135,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float = 60.0, gap_tol: f
         if term == "infeasible":
             return infeasible(instance, "minlp: SCIP proves the model infeasible (server "
                                         "memory with the admissible options)")
-        return no_plan(instance, limit if "Limit" in term else Termination.ERROR,
+        return no_plan(instance, Termination.TIME_LIMIT if "Limit" in term else Termination.ERROR,
                        f"minlp: SCIP found no plan ({term})", bound=lb)
     model.solutions.load_from(res)
     K = instance.n_devices

@@ -20,7 +20,7 @@ from ....core.result import Result
 from ..allocation import Allocation, sqp_allocation
 from ..cost import Terms
 from ..options import OptionSpace
-from ..plans import infeasible
+from ..plans import failed, infeasible
 from ..schema import SplitInstance
 from ..search import Search
 
@@ -68,7 +68,7 @@ def solve_sqp(instance: SplitInstance, *, max_plans: int = 256, max_iter: int = 
                              message=f"enumerated {seen} of {n_plans} plans, SLSQP shares")
     plan = search.repair_memory(search.own_delay_plan())
     if plan is None:
-        return infeasible(instance, "server memory: repair by deepening cuts failed")
+        return failed(instance, "server memory: repair by deepening cuts failed")
     plan, val, moves = search.local_search(plan, max_iter=max_iter)
     if search.last is not None and np.array_equal(search.last[0], plan) and np.isfinite(val):
         al = search.last[2]  # the search's own SLSQP allocation of the plan: no second solve

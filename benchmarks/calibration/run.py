@@ -30,7 +30,7 @@ from tqdm import tqdm
 from sftopt import load_instance
 from sftopt.calibrate.codec import calibrate_codec
 from sftopt.calibrate.device import fit_affine, machine
-from sftopt.calibrate.models import build_model
+from sftopt.torchrt.models import build_model
 from sftopt.calibrate.profile import (
     assemble,
     fitted_device_flops,

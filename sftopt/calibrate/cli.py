@@ -12,7 +12,7 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register the `calibrate` command on a parent parser's subparsers."""
-    from .models import MODEL_NAMES
+    from ..torchrt.models import MODEL_NAMES
 
     p = subparsers.add_parser(
         "calibrate", help="measure a model profile and codec table on this machine",
@@ -47,7 +47,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> str | None:
-    from .models import MODEL_NAMES
+    from ..torchrt.models import MODEL_NAMES
 
     if args.model not in MODEL_NAMES:
         return f"unknown model '{args.model}'; known: {', '.join(MODEL_NAMES)}"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..codec.levels import DEFAULT_LEVELS
-from .models import StagedModel
+from ..torchrt.models import StagedModel
 from .timing import run_step
 
 
@@ -85,7 +85,7 @@ def calibrate_codec(sm: StagedModel, *, batch: int, seq_len: int, n_batches: int
     """The `codec` object of an instance, measured on `sm`'s cut tensors (real text for the
     pretrained model): {"levels": [...], "provenance": {...}}."""
     from .. import codec as codec_pkg
-    from .models import DEFAULT_TEXT
+    from ..torchrt.models import DEFAULT_TEXT
 
     batches = [sm.make_batch(batch, seq_len, seed=seed + b, text=text) for b in range(n_batches)]
     tensors = boundary_tensors(sm, batches)

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..profiles import count_profile
-from .models import StagedModel
+from ..torchrt.models import StagedModel
 from .timing import run_step
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .models import StagedModel
+from ..torchrt.models import StagedModel
 from .timing import run_step
 
 STATE_FACTOR = 4  # copies per trainable parameter: weight, gradient, Adam's two moments

@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..torchrt.models import StagedModel, build_model
 from .device import device_entry, fit_flops, machine
-from .models import StagedModel, build_model
 from .timing import default_clock, set_threads, summarize, time_interleaved
 
 
@@ -158,7 +158,7 @@ def assemble(sm: StagedModel, m: dict[str, Any], *, repeats: int, warmup: int, t
             "warmup": warmup,
             "seed": seed,
             "lora": {"rank": sm.lora_rank, "targets": list(sm.lora_targets),
-                     "implementation": "hand-rolled (sftopt.calibrate.models), frozen weights"},
+                     "implementation": "hand-rolled (sftopt.torchrt.models), frozen weights"},
             "flops_mode": flops_mode,
             "flops": {
                 "effective": "effective FLOPs: fitted device FLOP/s (device.flops) x the "

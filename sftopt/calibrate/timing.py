@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from .models import StagedModel
+from ..torchrt.models import StagedModel
 
 PhaseContext = Callable[[int, str], AbstractContextManager[Any]]
 CLOCKS = ("wall", "cpu")

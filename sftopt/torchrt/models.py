@@ -1,4 +1,6 @@
-"""Build a transformer by name (real MiniLM weights, or random ones from a config), in stages."""
+"""Build a transformer by name (real MiniLM weights, or random ones from a config), in stages,
+with the one LoRA implementation of the project; its output stage is the model's own head
+(language modelling, for calibration) or a sequence classifier (the executor's tasks)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ PRETRAINED = "minilm-l6"  # the one model with real weights on disk (package gt-
 LORA_ALPHA = 16
 DEFAULT_TEXT = Path(__file__).resolve().parents[2] / "data" / "text" / "fortunes.txt"
 MLM_MASK_RATE = 0.15
+TASKS = ("lm", "classify")
 
 
 def reduced_arch(
@@ -78,6 +81,18 @@ class StagedModel:
     weights: str
     tokenizer: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+    task: str = "lm"  # "lm": the model's own LM/MLM head; "classify": mean pool + linear
+    classes: int = 0  # with task "classify"
+
+    def logits(self, h: Any) -> Any:
+        """Class logits of the output stage's input ``h`` (task "classify")."""
+        if self.task != "classify":
+            raise ValueError(f"logits are for task 'classify'; this model's task is {self.task!r}")
+        return self.extra["classifier"](h)
+
+    def trainable(self, stage: int) -> list[Any]:
+        """The parameters stage ``stage`` trains (its adapters; the classifier of the head)."""
+        return [p for p in self.parameters(stage) if p.requires_grad]
 
     @property
     def n_blocks(self) -> int:
@@ -97,7 +112,8 @@ class StagedModel:
 
         The pretrained model reads real text (tokenized, packed into full-length sequences); a
         model with random weights gets random token ids (its outputs mean nothing either way).
-        Causal models predict the next token; MLM heads predict 15% masked tokens.
+        Causal models predict the next token; MLM heads predict 15% masked tokens; a classifier
+        gets seeded random classes (what it reads matters for accuracy, not for timing).
         """
         import torch
 
@@ -106,6 +122,8 @@ class StagedModel:
             ids = _text_ids(self.tokenizer, text or DEFAULT_TEXT, batch, seq_len, seed)
         else:
             ids = torch.randint(0, self.arch.vocab, (batch, seq_len), generator=gen)
+        if self.task == "classify":
+            return ids, torch.randint(0, self.classes, (batch,), generator=gen)
         if self.arch.head == "lm":
             labels = torch.roll(ids, -1, dims=1)
             labels[:, -1] = -100
@@ -296,6 +314,8 @@ def build_model(
     lora_targets: tuple[str, ...] = ("q", "v"),
     seed: int = 0,
     pretrained: bool | None = None,
+    task: str = "lm",
+    classes: int = 0,
 ) -> StagedModel:
     """Build `name` (a key of sftopt.profiles.ARCHITECTURES, or an ArchConfig) as a StagedModel.
 
@@ -303,7 +323,9 @@ def build_model(
     (offline); everything else is built from its config with random weights (seeded), reduced
     by `hidden`/`layers`/`vocab` where the full model does not fit this machine. Frozen weights,
     hand-rolled LoRA (rank `lora_rank`) on `lora_targets` of every block, eval mode (dropout
-    off), fp32.
+    off), fp32. `task` "classify" replaces the output stage by a trainable classifier into
+    `classes` classes (mean of the hidden states over the sequence, then a linear layer),
+    seeded like the adapters.
     """
     import torch
     import transformers as tf
@@ -314,6 +336,10 @@ def build_model(
                          f"got {seq_len}")
     if lora_rank <= 0:
         raise ValueError(f"lora_rank must be positive; got {lora_rank}")
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}; got {task!r}")
+    if task == "classify" and classes < 2:
+        raise ValueError(f"a classifier needs at least 2 classes; got {classes}")
     if pretrained is None:
         pretrained = arch is ARCHITECTURES.get(PRETRAINED)
     if pretrained and arch is not ARCHITECTURES[PRETRAINED]:
@@ -378,6 +404,15 @@ def build_model(
             logits = model.lm_head(norm(h))
         return _loss(logits, labels)
 
+    if task == "classify":
+        classifier = _classifier(arch.hidden, classes, final_norm(fam, base))
+        extra["classifier"] = classifier
+
+        def head(h: Any, labels: Any) -> Any:  # noqa: F811 (the classifier's, not the LM's)
+            import torch.nn.functional as F
+
+            return F.cross_entropy(classifier(h), labels)
+
     if fam == "gpt2":
         head_mods = [base.ln_f, model.lm_head]
         embed_mods = [base.wte, base.wpe]
@@ -390,10 +425,38 @@ def build_model(
         embed_mods = [base.embed_tokens, base.embed_positions]
     else:
         head_mods, embed_mods = [base.norm, model.lm_head], [base.embed_tokens]
+    if task == "classify":
+        head_mods = [extra["classifier"]]
     return StagedModel(
         name=arch.name, arch=arch, model=model,
         stages=[embed, *[block_fn(b) for b in blocks], head],
         stage_modules=[embed_mods, *[[b] for b in blocks], head_mods],
         lora_rank=lora_rank, lora_targets=tuple(lora_targets), weights=weights, tokenizer=tok,
-        extra={"seq_len": seq_len, "seed": seed},
+        extra={"seq_len": seq_len, "seed": seed, **extra}, task=task, classes=classes,
     )
+
+
+def final_norm(fam: str, base: Any) -> Any:
+    """The final layer norm a pre-norm decoder applies before its head (None for encoders)."""
+    return {"gpt2": getattr(base, "ln_f", None), "opt": getattr(base, "final_layer_norm", None),
+            "llama": getattr(base, "norm", None)}.get(fam)
+
+
+def _classifier(hidden: int, classes: int, norm: Any) -> Any:
+    """Mean of the hidden states over the sequence (after the final norm of a pre-norm
+    decoder), then a trainable linear layer into the classes."""
+    import torch
+    from torch import nn
+
+    class Classifier(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = norm
+            self.linear = nn.Linear(hidden, classes)
+
+        def forward(self, h: torch.Tensor) -> torch.Tensor:
+            if self.norm is not None:
+                h = self.norm(h)
+            return self.linear(h.mean(dim=1))
+
+    return Classifier()

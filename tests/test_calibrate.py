@@ -19,10 +19,10 @@ from sftopt.calibrate import cli as ccli  # noqa: E402
 from sftopt.calibrate.codec import calibrate_codec  # noqa: E402
 from sftopt.calibrate.flops import analytic_flops, compare, counted_flops  # noqa: E402
 from sftopt.calibrate.memory import saved_bytes  # noqa: E402
-from sftopt.torchrt.models import build_model  # noqa: E402
 from sftopt.calibrate.profile import assemble, measure, stage_seconds  # noqa: E402
 from sftopt.calibrate.timing import time_device_part, time_interleaved  # noqa: E402
 from sftopt.families.split.cost import terms  # noqa: E402
+from sftopt.torchrt.models import build_model  # noqa: E402
 
 pytestmark = pytest.mark.torch
 SEQ = 16

@@ -30,7 +30,6 @@ from tqdm import tqdm
 from sftopt import load_instance
 from sftopt.calibrate.codec import calibrate_codec
 from sftopt.calibrate.device import fit_affine, machine
-from sftopt.torchrt.models import build_model
 from sftopt.calibrate.profile import (
     assemble,
     fitted_device_flops,
@@ -41,6 +40,7 @@ from sftopt.calibrate.profile import (
 from sftopt.calibrate.timing import set_threads, summarize
 from sftopt.families.split.cost import terms
 from sftopt.profiles import count_profile
+from sftopt.torchrt.models import build_model
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

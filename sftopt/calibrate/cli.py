@@ -42,6 +42,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=int, default=None, help="reduced width (random weights)")
     p.add_argument("--layers", type=int, default=None, help="reduced depth (random weights)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--classes", type=int, default=0,
+                   help="profile the model as a classifier into this many classes (mean pool "
+                        "and a trainable linear head, as `sftopt execute` runs it; default 0: "
+                        "the model's own LM head)")
     p.set_defaults(func=run)
     return p
 
@@ -54,9 +58,12 @@ def _check(args: argparse.Namespace) -> str | None:
     for flag, value, low in (("--batch", args.batch, 1), ("--seq-len", args.seq_len, 1),
                              ("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0),
                              ("--threads", args.threads, 1), ("--hidden", args.hidden, 1),
-                             ("--layers", args.layers, 1), ("--seed", args.seed, 0)):
+                             ("--layers", args.layers, 1), ("--seed", args.seed, 0),
+                             ("--classes", args.classes, 0)):
         if value is not None and value < low:
             return f"{flag} must be >= {low}; got {value}"
+    if args.classes == 1:
+        return "--classes must be 0 (the LM head) or at least 2"
     if args.clock == "cpu" and args.threads != 1:
         return "--clock cpu needs --threads 1 (other threads' work would be missed)"
     if args.text is not None and not args.text.is_file():
@@ -88,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
                                     threads=args.threads, seed=args.seed, text=args.text,
                                     hidden=args.hidden, layers=args.layers,
                                     clock=args.clock, flops_mode=args.flops,
-                                    progress=bar.update)
+                                    classes=args.classes, progress=bar.update)
     except (ValueError, FileNotFoundError) as exc:  # e.g. seq_len beyond the position table
         print(f"sftopt calibrate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

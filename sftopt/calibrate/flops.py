@@ -36,11 +36,18 @@ def counted_flops(sm: StagedModel, ids: Any, labels: Any) -> dict[str, list[floa
 
 
 def analytic_flops(sm: StagedModel, seq_len: int) -> dict[str, list[float]]:
-    """The analytic profiler's per-sample FLOPs for exactly the architecture that was built."""
+    """The analytic profiler's per-sample FLOPs for exactly the architecture that was built;
+    a classifier's head counted here (the mean over the sequence, the linear layer, the loss;
+    backward: the layer's weight and input gradients and the mean's)."""
     prof = count_profile(sm.arch, seq_len, lora_rank=sm.lora_rank,
                          lora_targets=sm.lora_targets, dtype_bytes=4)
-    return {"fwd": [float(s["fwd_flops"]) for s in prof["stages"]],
-            "bwd": [float(s["bwd_flops"]) for s in prof["stages"]]}
+    out = {"fwd": [float(s["fwd_flops"]) for s in prof["stages"]],
+           "bwd": [float(s["bwd_flops"]) for s in prof["stages"]]}
+    if sm.task == "classify":
+        h, c = sm.arch.hidden, sm.classes
+        out["fwd"][-1] = float(seq_len * h + 2 * h * c + 4 * c)
+        out["bwd"][-1] = float(4 * h * c + seq_len * h)
+    return out
 
 
 def compare(counted: dict[str, list[float]], analytic: dict[str, list[float]]

@@ -159,6 +159,8 @@ def assemble(sm: StagedModel, m: dict[str, Any], *, repeats: int, warmup: int, t
             "seed": seed,
             "lora": {"rank": sm.lora_rank, "targets": list(sm.lora_targets),
                      "implementation": "hand-rolled (sftopt.torchrt.models), frozen weights"},
+            "task": {"kind": sm.task, "classes": sm.classes} if sm.task == "classify" else
+                    {"kind": "lm", "head": a.head},
             "flops_mode": flops_mode,
             "flops": {
                 "effective": "effective FLOPs: fitted device FLOP/s (device.flops) x the "
@@ -204,13 +206,16 @@ def calibrate(
     layers: int | None = None,
     clock: str | None = None,
     flops_mode: str = "effective",
+    classes: int = 0,
     progress: Callable[[], None] | None = None,
 ) -> tuple[dict[str, Any], StagedModel]:
-    """Build `model`, measure it, and return (profile dict, the built model)."""
+    """Build `model` (with `classes` >= 2: as a classifier into that many classes), measure it,
+    and return (profile dict, the built model)."""
     if flops_mode not in FLOPS_MODES:
         raise ValueError(f"flops_mode must be one of {FLOPS_MODES}; got {flops_mode!r}")
     used = set_threads(threads)
-    sm = build_model(model, seq_len=seq_len, hidden=hidden, layers=layers, seed=seed)
+    sm = build_model(model, seq_len=seq_len, hidden=hidden, layers=layers, seed=seed,
+                     task="classify" if classes else "lm", classes=classes)
     m = measure(sm, batch=batch, seq_len=seq_len, repeats=repeats, warmup=warmup, seed=seed,
                 text=text, clock=clock, progress=progress)
     return assemble(sm, m, repeats=repeats, warmup=warmup, threads=used, seed=seed,

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import InstanceError, Unavailable
-from . import catalogue, examine, solve
+from . import catalogue, examine, execute, solve
 from .common import EXIT_USAGE, UsageError
 
 
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_parser(sub)
     catalogue.add_parsers(sub)
     examine.add_parsers(sub)
+    execute.add_parser(sub)
     from ..calibrate.cli import add_parser as add_calibrate_parser  # torch loads only when run
 
     add_calibrate_parser(sub)

@@ -99,6 +99,10 @@ class Family(Protocol):
     def placement(self, instance: Any, result: Result) -> Placement:
         """Who runs which stages and which links carry what at which codec level."""
 
+    def predict(self, instance: Any, result: Result) -> dict[str, Any]:
+        """What the cost model predicts a run of the plan measures per round: bytes_per_round
+        and compute_s per party (the executor's predictions)."""
+
     def plan_rows(self, instance: Any, result: Result) -> tuple[str, list[dict[str, Any]]]:
         """A title and one row per party of a plan, for the command line's table."""
 

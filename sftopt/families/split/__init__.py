@@ -100,6 +100,17 @@ class SplitFamily:
     def placement(self, instance: SplitInstance, result: Result) -> Placement:
         return placement.placement(instance, result)
 
+    def predict(self, instance: SplitInstance, result: Result) -> dict[str, Any]:
+        """What the cost model predicts a run of the plan measures each round: bytes over the
+        air, and each party's compute seconds (a device its stages; the server every device's
+        server part, at the whole server)."""
+        plan = result.plan
+        t = cost.terms(instance, plan.cuts, plan.levels)
+        compute = {d.id: float(c) for d, c in zip(instance.devices, t.compute, strict=True)}
+        compute[placement.SERVER] = float(t.server_work.sum())
+        return {"bytes_per_round": cost.bytes_per_round(instance, plan.cuts, plan.levels),
+                "compute_s": compute}
+
     def summary(self, result: Result) -> dict[str, Any]:
         """A result's figures for the command line's table (its ``columns``)."""
         plan, sim = result.plan, result.simulation

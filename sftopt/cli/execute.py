@@ -1,0 +1,93 @@
+"""`sftopt execute`: run a plan for real (torch) and compare accuracy, bytes and time with the
+cost model."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from ..core.family import get_family
+from ..core.loading import load_instance, load_plan
+from .common import EXIT_OK, UsageError, positive_float, seed, table
+
+
+def add_parser(sub: Any) -> None:
+    s = sub.add_parser("execute", help="run a plan's split fine-tuning for real (extra torch)")
+    s.add_argument("instance")
+    s.add_argument("plan")
+    s.add_argument("--rounds", type=int, required=True)
+    s.add_argument("--seed", type=seed, default=0, help="seed of the model, split, batches, codec")
+    s.add_argument("--out", metavar="DIR", required=True,
+                   help="writes DIR/rounds.jsonl (a record per round, appended), "
+                        "DIR/result.json and DIR/curves.png")
+    split = s.add_mutually_exclusive_group()
+    split.add_argument("--iid", action="store_true", help="IID shards per device (default)")
+    split.add_argument("--dirichlet", type=positive_float, metavar="ALPHA", default=None,
+                       help="non-IID shards: labels spread over devices by Dirichlet(ALPHA)")
+    s.add_argument("--processes", action="store_true",
+                   help="one process per party, bytes over torch.distributed (gloo, loopback)")
+    s.add_argument("--baselines", action="store_true",
+                   help="also run the plan uncompressed and centralized LoRA on the same batches")
+    s.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
+    s.add_argument("--eval-every", type=int, default=5, help="test accuracy every N rounds")
+    s.add_argument("--target", type=positive_float, default=None,
+                   help="accuracy for rounds_to_target (default with --baselines: centralized "
+                        "final accuracy less one point)")
+    s.add_argument("--data", default=None,
+                   help="labelled texts (default: data/text/topics.json, 8 topics of fortunes)")
+    s.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError("sftopt execute needs torch: install torch==2.13.0, then the extra "
+                         "'.[torch]' (see README)")
+    from ..executor import Options, execute
+    from ..executor.data import TOPICS, load_texts
+
+    inst = load_instance(args.instance)
+    res = load_plan(args.plan)
+    if res.family != inst.family:
+        raise UsageError(f"{args.plan} is a plan of family {res.family!r}, {args.instance} an "
+                         f"instance of family {inst.family!r}")
+    if res.plan is None:
+        raise UsageError(f"{args.plan} holds no plan ({res.message or res.termination})")
+    bad = get_family(inst.family).check_structure(inst, res)
+    if bad:
+        raise UsageError(f"{args.plan} does not fit {args.instance}: " + "; ".join(bad[:5]))
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a folder")
+    data = args.data or str(TOPICS)
+    load_texts(data)  # a bad data file is named before any model is built
+    try:
+        options = Options(rounds=args.rounds, seed=args.seed, lr=args.lr,
+                          eval_every=args.eval_every, dirichlet=args.dirichlet,
+                          processes=args.processes, baselines=args.baselines,
+                          target=args.target, data=data)
+    except ValueError as exc:
+        raise UsageError(f"--{str(exc).replace('_', '-')}") from None
+    try:
+        doc = execute(inst, res, out, options, progress=True)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    rows = []
+    for name, s in doc["runs"].items():
+        pred = s.get("bytes_predicted_per_round")
+        rows.append({"run": name, "final_acc": s["final_accuracy"],
+                     "rounds_to_target": s["rounds_to_target"],
+                     "MB/round": s["bytes_measured_per_round"] / 1e6,
+                     "MB/round_model": None if pred is None else pred / 1e6,
+                     "bytes_ratio": s.get("bytes_ratio"), "wall_s": s["wall_s"]})
+    print(table(rows, list(rows[0])))
+    timing = [{"party": p, "measured_s": c["measured_s"], "predicted_s": c["predicted_s"],
+               "ratio": c["ratio"]} for p, c in doc["runs"]["plan"]["compute_s"].items()]
+    print()
+    print(table(timing, ["party", "measured_s", "predicted_s", "ratio"]))
+    target = doc.get("target")
+    print(f"compute per round: median after the first, thread CPU time; target accuracy "
+          f"{'-' if target is None else f'{target:.3f}'}")
+    print(f"wrote {out}/result.json, {out}/rounds.jsonl, {out}/curves.png")
+    return EXIT_OK

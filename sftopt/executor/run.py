@@ -1,0 +1,258 @@
+"""`execute`: run a plan (and, if asked, its baselines) for real and report what was measured
+beside what the cost model predicted."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..core.family import get_family
+from ..core.files import write_text
+from ..core.placement import Placement
+from ..core.result import Result, versions
+from ..torchrt.models import StagedModel
+from . import model as model_spec
+from .data import TOPICS, TaskData, shards, topic_task
+from .runtime import Runtime, Setup, centralized, uncompressed
+from .wire import Level
+
+SCHEMA = "sftopt.execution/1"
+RECORDS = "rounds.jsonl"
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run: rounds, seeds, the data split, what to compare with."""
+
+    rounds: int
+    seed: int = 0
+    lr: float = 1e-3
+    eval_every: int = 5
+    dirichlet: float | None = None  # None: IID shards
+    processes: bool = False
+    baselines: bool = False
+    target: float | None = None  # accuracy for rounds_to_target (default: see `execute`)
+    data: str = str(TOPICS)
+
+    def __post_init__(self) -> None:
+        for name, ok, what in (("rounds", self.rounds >= 1, "a whole number >= 1"),
+                               ("seed", self.seed >= 0, "a whole number >= 0"),
+                               ("lr", self.lr > 0, "a number > 0"),
+                               ("eval_every", self.eval_every >= 1, "a whole number >= 1")):
+            if not ok:
+                raise ValueError(f"{name}: expected {what}, got {getattr(self, name)!r}")
+        if self.dirichlet is not None and not self.dirichlet > 0:
+            raise ValueError(f"dirichlet: expected alpha > 0, got {self.dirichlet!r}")
+        if self.target is not None and not 0 < self.target <= 1:
+            raise ValueError(f"target: expected an accuracy in (0, 1], got {self.target!r}")
+
+
+def rounds_to_target(records: list[dict[str, Any]], target: float | None) -> int | None:
+    """The first round whose test accuracy reaches ``target`` (None: never, or no target)."""
+    if target is None:
+        return None
+    return next((r["round"] for r in records
+                 if r.get("accuracy") is not None and r["accuracy"] >= target), None)
+
+
+def train(setup: Setup, build: Callable[[], StagedModel], rounds: int, eval_every: int, *,
+          write: Callable[[dict[str, Any]], None], progress: bool = False
+          ) -> list[dict[str, Any]]:
+    """``rounds`` rounds in one process: a record per round (test accuracy every
+    ``eval_every`` rounds, the last, and before the first), each written as it is made."""
+    from tqdm import tqdm
+
+    rt = Runtime(setup, build)
+    acc, test_loss = rt.evaluate()
+    first = {"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
+             "test_loss": test_loss}
+    write(first)
+    records = [first]
+    for r in tqdm(range(rounds), desc=setup.name, unit="round", disable=not progress,
+                  leave=False):
+        rec = {"run": setup.name, **rt.run_round(r), "accuracy": None, "test_loss": None}
+        if (r + 1) % eval_every == 0 or r + 1 == rounds:
+            rec["accuracy"], rec["test_loss"] = rt.evaluate()
+        write(rec)
+        records.append(rec)
+    return records
+
+
+def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
+              target: float | None) -> dict[str, Any]:
+    """What a run measured against what the cost model predicted for it."""
+    done = [r for r in records if r["round"] > 0]
+    final = next(r for r in reversed(records) if r.get("accuracy") is not None)
+    out: dict[str, Any] = {
+        "final_accuracy": final["accuracy"], "final_test_loss": final["test_loss"],
+        "rounds_to_target": rounds_to_target(records, target),
+        "bytes_measured_per_round": statistics.fmean(r["bytes_sent"] for r in done),
+        "bytes_predicted_per_round": None if predicted is None else predicted["bytes_per_round"],
+        "wall_s": sum(r["wall_s"] for r in done)}
+    if predicted is not None and predicted["bytes_per_round"] > 0:
+        out["bytes_ratio"] = out["bytes_measured_per_round"] / predicted["bytes_per_round"]
+    per_level: dict[str, list[int]] = {}
+    for r in done:
+        for level, (n, elems) in r.get("levels", {}).items():
+            acc = per_level.setdefault(level, [0, 0])
+            acc[0], acc[1] = acc[0] + n, acc[1] + elems
+    # what each codec level cost on this run's tensors, both directions: a measured table
+    out["bits_per_elem_measured"] = {k: 8 * n / e for k, (n, e) in sorted(per_level.items())}
+    # compute: the median round after the first (warm-up) against the prediction
+    steady = done[1:] or done
+    compute = {}
+    for party in done[0]["compute_s"]:
+        measured = statistics.median(r["compute_s"][party] for r in steady)
+        pred = None if predicted is None else predicted["compute_s"].get(party)
+        compute[party] = {"measured_s": measured, "predicted_s": pred,
+                          "ratio": None if not pred else measured / pred}
+    out["compute_s"] = compute
+    return out
+
+
+def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
+            build: Callable[[], StagedModel] | None = None, data: TaskData | None = None,
+            progress: bool = False) -> dict[str, Any]:
+    """Run ``result``'s plan on ``instance`` for real (`Options`), write ``out``/rounds.jsonl
+    (one record per round, appended as it is made), ``out``/result.json and ``out``/curves.png;
+    return the result document.
+
+    ``build`` makes the model (default: the one the instance's profile describes, as a
+    classifier for the data); ``data`` a task already as token ids (default: the topic task of
+    ``options.data`` tokenized for the model). With baselines, the same plan uncompressed (level
+    0 on every link) and centralized LoRA (one party, every device's batch) run on the same
+    batches; the target accuracy for rounds_to_target is then, unless given, the centralized
+    final accuracy less one point.
+    """
+    import torch
+
+    if result.plan is None:
+        raise ValueError(f"the result of {result.solver!r} holds no plan ({result.message})")
+    family = get_family(instance.family)
+    bad = family.check_structure(instance, result)
+    if bad:
+        raise ValueError("the plan does not fit the instance: " + "; ".join(bad[:5]))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(1)  # one thread per party: reproducible, and what the profile timed
+    if data is None:
+        classes = len(json.loads(Path(options.data).read_text())["classes"]) \
+            if Path(options.data).is_file() else 0
+        probe_build = build or model_spec.builder(instance, max(classes, 2), seed=options.seed)
+        probe = probe_build()
+        if probe.tokenizer is None:
+            raise ValueError(f"the text task needs a tokenizer: {probe.name} has random weights "
+                             "and none (pass data= as token ids)")
+        data = topic_task(probe.tokenizer, instance.model.seq_len, options.data)
+    build = build or model_spec.builder(instance, data.n_classes, seed=options.seed)
+    model_spec.check(build(), instance)
+
+    placement = family.placement(instance, result)
+    levels = [Level(c.keep_ratio, c.bits) for c in instance.codec.levels]
+    split = shards(data.y_train, len(placement.routes), seed=options.seed,
+                   dirichlet=options.dirichlet)
+    records_path = out / RECORDS
+    records_path.write_text("")  # a fresh run; from here on every record is appended
+
+    def write(rec: dict[str, Any]) -> None:
+        with records_path.open("a") as f:
+            f.write(json.dumps(rec) + "\n")
+
+    runs: dict[str, tuple[Placement, dict[str, Any] | None]] = {
+        "plan": (placement, family.predict(instance, result))}
+    if options.baselines:
+        plain = result.model_copy(deep=True)
+        for d in plain.plan.devices:
+            d.level = 0
+        runs["uncompressed"] = (uncompressed(placement), family.predict(instance, plain))
+        runs["centralized"] = (centralized(placement), None)
+    records: dict[str, list[dict[str, Any]]] = {}
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        for name, (pl, _) in runs.items():
+            setup = Setup(pl, levels, instance.training.agg_every, data, split, options.lr,
+                          options.seed, name, devices=placement)
+            if options.processes and name != "centralized":
+                from .dist import train_processes
+
+                records[name] = train_processes(setup, build, options.rounds,
+                                                options.eval_every, write=write,
+                                                progress=progress)
+            else:
+                records[name] = train(setup, build, options.rounds, options.eval_every,
+                                      write=write, progress=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    doc = _document(instance, result, options, data, placement, split, runs, records,
+                    interrupted, time.perf_counter() - started)
+    write_text(out / "result.json", json.dumps(doc, indent=1, default=_plain) + "\n")
+    if records:
+        from .report import plot_curves
+
+        plot_curves(records, doc.get("target"), out / "curves.png",
+                    title=f"{instance.name}: {result.solver} plan")
+    if interrupted:
+        raise KeyboardInterrupt
+    return doc
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, np.integer | np.floating):
+        return x.item()
+    raise TypeError(f"not JSON: {type(x).__name__}")
+
+
+def _document(instance: Any, result: Result, options: Options, data: TaskData,
+              placement: Placement, split: list[np.ndarray], runs: dict, records: dict,
+              interrupted: bool, wall: float) -> dict[str, Any]:
+    target = options.target
+    if target is None and "centralized" in records:
+        cen = [r for r in records["centralized"] if r.get("accuracy") is not None]
+        target = cen[-1]["accuracy"] - 0.01
+    summaries = {name: summarize(recs, runs[name][1], target) for name, recs in records.items()
+                 if any(r["round"] > 0 for r in recs)}
+    plan = summaries.get("plan", {})
+    counts = {r.owner: np.bincount(data.y_train[s], minlength=data.n_classes).tolist()
+              for r, s in zip(placement.routes, split, strict=True)}
+    return {
+        "schema": SCHEMA, "instance": instance.name, "instance_sha256": instance.sha256,
+        "solver": result.solver, "options": asdict(options), "interrupted": interrupted,
+        "wall_s": wall,
+        "data": {"classes": data.classes, "train": len(data.y_train), "test": len(data.y_test),
+                 "split": "iid" if options.dirichlet is None else
+                 f"dirichlet({options.dirichlet:g})", "class_counts": counts,
+                 "source": data.source},
+        "seeds": {"run": options.seed, "model": options.seed, "split": options.seed,
+                  "batches": f"{options.seed} + 1000 + device index",
+                  "codec": "SeedSequence(seed, round, route, link, direction)"},
+        "bytes_predicted_per_round": plan.get("bytes_predicted_per_round"),
+        "final_accuracy": plan.get("final_accuracy"),
+        "baseline_accuracy": summaries.get("centralized", {}).get("final_accuracy"),
+        "target": target,
+        "rounds_to_target": plan.get("rounds_to_target"),
+        "runs": summaries,
+        "rounds": records.get("plan", []),
+        "baseline_rounds": {k: v for k, v in records.items() if k != "plan"},
+        "versions": {**versions(), **_torch_versions()},
+    }
+
+
+def _torch_versions() -> dict[str, str]:
+    import torch
+
+    out = {"torch": torch.__version__}
+    try:
+        import transformers
+
+        out["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    return out

@@ -415,6 +415,28 @@ def load_profile(name: str) -> dict[str, Any]:
     return data
 
 
+def load_codec(name: str) -> dict[str, Any]:
+    """Read the codec table `models/codec-<name>.json` (an instance's `codec` object; its
+    provenance may carry the accuracy model fitted by the executor, `accuracy.eta` and
+    `accuracy.max_distortion`). Errors as `load_profile`."""
+    stem = name.removesuffix(".json").removeprefix(CODEC_PREFIX)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem):
+        raise ValueError(f"codec table name '{name}' is not a plain file name")
+    folder = models_dir()
+    path = folder / f"{CODEC_PREFIX}{stem}.json"
+    if not path.is_file():
+        known = ", ".join(p.stem.removeprefix(CODEC_PREFIX)
+                          for p in sorted(folder.glob(f"{CODEC_PREFIX}*.json"))) or "none"
+        raise FileNotFoundError(f"no codec table '{stem}' in {folder} (available: {known})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"codec table '{stem}' ({path}) is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("levels"), list):
+        raise ValueError(f"codec table '{stem}' ({path}) is not an object with a 'levels' list")
+    return data
+
+
 def dumps_profile(profile: dict[str, Any]) -> str:
     """The canonical text of a profile file: sorted keys, indent 1, trailing newline."""
     return json.dumps(profile, indent=1, sort_keys=True) + "\n"

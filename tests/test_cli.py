@@ -65,6 +65,7 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
     (["plot", TINY, TINY, "--out", "figure.txt"], "expected a name ending in .png"),
     (["generate", "--param", "devices=3"], "unexpected keyword argument 'devices'"),
     (["generate", "--param", "n_devices=many"], "n_devices must be a whole number"),
+    (["generate", "--param", "codec=nope"], "no codec table 'nope'"),
 ])
 def test_bad_input_exits_2_without_traceback(argv, needle, capsys):
     assert main(argv) == 2

@@ -50,3 +50,23 @@ def test_bad_parameters():
         random_instance(3, memory_pressure=2.0)
     with pytest.raises(ValueError, match="n_devices"):
         random_instance(0)
+
+
+def test_a_codec_table_brings_its_accuracy_model():
+    """A measured codec table carries the eta and max_distortion the executor fitted; the
+    generator takes them (and explicit values win)."""
+    import json
+    from pathlib import Path
+
+    table = json.loads((Path(__file__).parents[1] / "models" /
+                        "codec-minilm-l6-topics.json").read_text())
+    fitted = table["provenance"].get("accuracy", {})
+    d = random_instance(3, model="minilm-l6-topics", codec="minilm-l6-topics", seed=1)
+    assert d["codec"]["levels"] == table["levels"]
+    assert d["training"]["eta"] == fitted.get("eta", 2.0)
+    assert d["training"]["max_distortion"] == fitted.get("max_distortion", 0.2)
+    own = random_instance(3, model="minilm-l6-topics", codec="minilm-l6-topics", eta=0.5,
+                          max_distortion=0.01)
+    assert own["training"]["eta"] == 0.5 and own["training"]["max_distortion"] == 0.01
+    with pytest.raises(FileNotFoundError, match="no codec table"):
+        random_instance(2, codec="nope")

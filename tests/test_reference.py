@@ -27,7 +27,8 @@ from sftopt.families.split.generate import random_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parent / "reference" / "split.json"
-INSTANCES = sorted(p.stem for p in (ROOT / "data" / "instances").glob("*.json"))
+# the bundled instances the reference was made of (instances added later are not in it)
+INSTANCES = sorted(json.loads(REFERENCE.read_text())["instances"])
 SOLVERS = ["greedy", "baseline-equal", "greedy-delay", "greedy-memory", "alm", "sqp", "milp",
            "minlp", "exhaustive", "no-compression", "equal-bandwidth", "fixed-cut",
            "device-only", "server-only", "vanilla-sl"]

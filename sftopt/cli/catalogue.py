@@ -75,7 +75,7 @@ def run_generate(args: argparse.Namespace) -> int:
         raise UsageError(f"--param: {exc}") from None
     except InstanceError:
         raise
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
     text = json.dumps(data, indent=1) + "\n"
     if args.out:

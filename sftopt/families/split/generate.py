@@ -10,6 +10,7 @@ import numpy as np
 from ...codec.levels import analytic_codec
 from ...core.loading import load_instance
 from ...core.schema import SCHEMA_ID
+from ...profiles import load_codec
 
 
 def random_instance(
@@ -22,20 +23,29 @@ def random_instance(
     seed: int = 0,
     name: str | None = None,
     rounds: float = 1000,
-    max_distortion: float = 0.2,
+    max_distortion: float | None = None,
     fading: str = "rayleigh",
+    codec: str | None = None,
+    eta: float | None = None,
 ) -> dict[str, Any]:
     """A seeded random instance as a JSON-ready dict (validated before it is returned).
 
     heterogeneity in [0, 1] spreads device FLOP/s over 4^(+-h) around 1 TFLOP/s and batches over
     {4, 8, 16}; memory_pressure in [0, 1] shrinks device memory from "the deepest cut fits"
-    (0) towards "only min_cut fits" (1), each device by its own uniform draw.
+    (0) towards "only min_cut fits" (1), each device by its own uniform draw. ``codec`` names a
+    codec table in models/ (default: the analytic table); ``eta`` and ``max_distortion``
+    default to the accuracy model the table carries (fitted by the executor), else 2.0 and 0.2.
     """
     if not isinstance(n_devices, int) or isinstance(n_devices, bool) or n_devices < 1:
         raise ValueError(f"n_devices must be a whole number >= 1, got {n_devices!r}")
     for label, v in (("heterogeneity", heterogeneity), ("memory_pressure", memory_pressure)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
             raise ValueError(f"{label} must be a number in [0, 1], got {v!r}")
+    table = analytic_codec() if codec is None else load_codec(codec)
+    fitted = (table.get("provenance") or {}).get("accuracy") or {}
+    eta = fitted.get("eta", 2.0) if eta is None else eta
+    max_distortion = fitted.get("max_distortion", 0.2) if max_distortion is None \
+        else max_distortion
     rng = np.random.default_rng(seed)
     flops = 1e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([4, 8, 16], n_devices) if heterogeneity > 0 else np.full(n_devices, 8)
@@ -46,12 +56,12 @@ def random_instance(
         "family": "split",
         "name": name or f"random-{n_devices}-s{seed}",
         "model": model,
-        "training": {"rounds": rounds, "eta": 2.0, "max_distortion": max_distortion,
+        "training": {"rounds": rounds, "eta": eta, "max_distortion": max_distortion,
                      "agg_every": 10, "state_factor": 4, "rounds_per_frame": 50},
         "server": {"flops": 1.0e14, "memory_bytes": 8.0e10, "tx_power_w": 1.0},
         "channel": {"bandwidth_hz": bandwidth_hz, "noise_dbm_hz": -174,
                     "pathloss": {"a_db": 128.1, "g": 3.76}, "fading": fading, "seed": seed},
-        "codec": analytic_codec(),
+        "codec": table,
         "devices": [],
     }
     # memory: place each device between what min_cut and the deepest cut need

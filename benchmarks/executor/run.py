@@ -1,0 +1,209 @@
+"""Executor benchmark: split fine-tuning of all-MiniLM-L6-v2 on the topic task, run for real.
+
+1. levels: the data instance's plan (alm) with every device at codec level c, for every level of
+   the codec table, ``--rounds`` rounds each (seed 1; two runs at a time): test accuracy over the
+   rounds and the bits per element each level cost on the run's own activations and gradients.
+2. accuracy model: eta fitted to the rounds each level needs to reach level 0's final accuracy
+   less one point (R_c / R_0 - 1 = eta delta_c, least squares through the origin), and the
+   largest distortion whose final accuracy is within one point of level 0's. Written where
+   instances read them: the codec table (models/codec-minilm-l6-topics.json: bits per element
+   measured in step 1, eta and max_distortion in its provenance) and the data instance
+   (data/instances/minilm-topics-4dev.json: training.eta, max_distortion, codec).
+3. main: the updated instance solved again (alm) and executed with baselines (seed 0):
+   accuracy, rounds to target, bytes per round against the cost model (goal 1%), every party's
+   compute time against the calibrated profile (goal 10%).
+4. processes: ``--process-rounds`` rounds of the plan with one process per party against the
+   same run in one process.
+Writes benchmarks/executor/results/ and RESULTS.md. Usage (about 40 minutes on 2 cores):
+    .venv/bin/python benchmarks/executor/run.py [--rounds 100] [--eval-every 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import sftopt
+from sftopt.core.files import write_text
+from sftopt.core.plots import new_figure, save_figure
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
+CODEC = ROOT / "models" / "codec-minilm-l6-topics.json"
+SFTOPT = [sys.executable, "-m", "sftopt"]
+
+
+def sh(*args: str) -> None:
+    subprocess.run([*SFTOPT, *args], check=True, stdout=subprocess.DEVNULL)
+
+
+def solve(instance: Path, out: Path) -> Path:
+    sh("solve", str(instance), "--solver", "alm", "--seed", "0", "--no-simulate", "--bound",
+       "none", "--out", str(out))
+    return out / f"{instance.stem}.alm.plan.json"
+
+
+def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any]:
+    sh("execute", str(instance), str(plan), "--out", str(out), *extra)
+    return json.loads((out / "result.json").read_text())
+
+
+def at_level(instance: Path, plan: Path, level: int, folder: Path) -> tuple[Path, Path]:
+    """The instance without an accuracy bound and the plan with every device at ``level``."""
+    data = json.loads(instance.read_text())
+    data["training"]["max_distortion"] = 1.0
+    data["training"]["eta"] = 0.0
+    inst_path = folder / "instance.json"
+    write_text(inst_path, json.dumps(data, indent=1) + "\n")
+    res = sftopt.load_plan(plan)
+    for d in res.plan.devices:
+        d.level = level
+    res = res.model_copy(update={"objective": None, "bound": None, "gap": None})
+    res.plan.round_delay_s = res.plan.rounds = res.plan.bytes_per_round = None
+    res.plan.peak_memory_bytes = None
+    return inst_path, res.save(folder / "plan.json")
+
+
+def reach(records: list[dict[str, Any]], target: float) -> float:
+    """Rounds to reach ``target`` accuracy, linear between evaluations (inf: never)."""
+    pts = [(r["round"], r["accuracy"]) for r in records if r.get("accuracy") is not None]
+    for (r0, a0), (r1, a1) in zip(pts, pts[1:], strict=False):
+        if a1 >= target:
+            return r1 if a1 == a0 else r0 + (target - a0) / (a1 - a0) * (r1 - r0)
+    return math.inf
+
+
+def fit(levels: dict[int, dict[str, Any]], table: list[dict[str, Any]]) -> dict[str, Any]:
+    base = levels[0]
+    target = base["final_accuracy"] - 0.01
+    r0 = reach(base["rounds"], target)
+    rows, xs, ys = [], [], []
+    for c, run in sorted(levels.items()):
+        delta = table[c]["distortion"]
+        rc = reach(run["rounds"], target)
+        rows.append({"level": c, "keep_ratio": table[c]["keep_ratio"], "bits": table[c]["bits"],
+                     "distortion": delta, "final_accuracy": run["final_accuracy"],
+                     "rounds_to_target": None if math.isinf(rc) else rc,
+                     "bits_per_elem_measured": run["bits_per_elem"]})
+        if c > 0 and math.isfinite(rc) and delta > 0:
+            xs.append(delta)
+            ys.append(rc / r0 - 1.0)
+    eta = float(np.dot(xs, ys) / np.dot(xs, xs)) if xs else None
+    within = [r["distortion"] for r in rows
+              if r["final_accuracy"] >= base["final_accuracy"] - 0.01]
+    return {"target": target, "rounds_level0": r0, "eta": None if eta is None else max(eta, 0.0),
+            "eta_raw": eta, "fitted_on": len(xs), "max_distortion": max(within),
+            "levels": rows}
+
+
+def figures(levels: dict[int, dict[str, Any]], model: dict[str, Any], out: Path) -> None:
+    fig, (ax1, ax2) = new_figure(2, width=8.0, height=3.4)
+    for c, run in sorted(levels.items()):
+        pts = [(r["round"], r["accuracy"]) for r in run["rounds"] if r.get("accuracy") is not None]
+        d = model["levels"][c]["distortion"]
+        ax1.plot(*zip(*pts, strict=True), marker="o", ms=2, lw=1,
+                 label=f"level {c} (delta {d:.3g})")
+    ax1.axhline(model["target"], color="grey", ls="--", lw=0.8, label="target")
+    ax1.set_xlabel("round")
+    ax1.set_ylabel("test accuracy")
+    ax1.legend(fontsize=7)
+    rows = [r for r in model["levels"] if r["rounds_to_target"] is not None]
+    x = [r["distortion"] for r in rows]
+    y = [r["rounds_to_target"] / model["rounds_level0"] for r in rows]
+    ax2.plot(x, y, "o", label="measured R_c / R_0")
+    if model["eta"] is not None:
+        grid = np.linspace(0, max(x + [0.05]), 50)
+        ax2.plot(grid, 1 + model["eta"] * grid, "-",
+                 label=f"1 + eta delta, eta = {model['eta']:.2f}")
+    ax2.set_xlabel("distortion delta of the level")
+    ax2.set_ylabel("rounds to target / level 0's")
+    ax2.legend(fontsize=7)
+    save_figure(fig, out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--process-rounds", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    common = ["--rounds", str(args.rounds), "--eval-every", str(args.eval_every)]
+
+    # 1. levels
+    plan0 = solve(INSTANCE, out / "plans-before")
+    table = json.loads(INSTANCE.read_text())["codec"]["levels"]
+    jobs = {}
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        for c in range(len(table)):
+            folder = out / "levels" / f"level-{c}"
+            folder.mkdir(parents=True, exist_ok=True)
+            inst, plan = at_level(INSTANCE, plan0, c, folder)
+            jobs[c] = pool.submit(execute, inst, plan, folder / "run", *common, "--seed", "1")
+    levels = {}
+    for c, job in jobs.items():
+        doc = job.result()
+        run = doc["runs"]["plan"]
+        levels[c] = {"final_accuracy": run["final_accuracy"], "rounds": doc["rounds"],
+                     "bits_per_elem": run["bits_per_elem_measured"].get(str(c))}
+    # 2. accuracy model, written where instances read it
+    model = fit(levels, table)
+    figures(levels, model, out / "accuracy_model.png")
+    codec = json.loads(CODEC.read_text())
+    for c, row in enumerate(model["levels"]):
+        if row["bits_per_elem_measured"] is not None:
+            codec["levels"][c]["bits_per_elem"] = row["bits_per_elem_measured"]
+    codec["provenance"]["accuracy"] = {
+        "eta": model["eta"], "max_distortion": model["max_distortion"],
+        "how": "benchmarks/executor/run.py: all-MiniLM-L6-v2 on the fortunes topic task, "
+               f"4 devices, {args.rounds} rounds per codec level, seed 1",
+        "bits_per_elem": "measured on the executor's own activations and gradients (both "
+                         "directions) in those runs"}
+    write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
+    inst = json.loads(INSTANCE.read_text())
+    inst["training"]["eta"] = round(model["eta"], 4) if model["eta"] is not None else 0.0
+    inst["training"]["max_distortion"] = model["max_distortion"]
+    inst["codec"]["levels"] = codec["levels"]
+    write_text(INSTANCE, json.dumps(inst, indent=1) + "\n")
+    # 3. main run
+    plan = solve(INSTANCE, out / "plans")
+    main_doc = execute(INSTANCE, plan, out / "main", *common, "--seed", "0", "--baselines")
+    # 4. processes
+    small = ["--rounds", str(args.process_rounds), "--eval-every", str(args.process_rounds),
+             "--seed", "0"]
+    a = execute(INSTANCE, plan, out / "processes" / "in-process", *small)
+    b = execute(INSTANCE, plan, out / "processes" / "processes", *small, "--processes")
+    keys = ("round", "loss", "accuracy", "bytes_sent")
+    same = [{k: r.get(k) for k in keys} for r in a["rounds"]] == \
+        [{k: r.get(k) for k in keys} for r in b["rounds"]]
+    summary = {"accuracy_model": model, "main": {k: main_doc[k] for k in (
+        "final_accuracy", "baseline_accuracy", "target", "rounds_to_target",
+        "bytes_predicted_per_round", "runs", "data")},
+               "processes": {"rounds": args.process_rounds, "identical": same,
+                             "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
+               "versions": main_doc["versions"],
+               "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+               "args": {k: str(v) for k, v in vars(args).items()}}
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({"eta": model["eta"], "max_distortion": model["max_distortion"],
+                      "main": {k: summary["main"][k] for k in ("final_accuracy",
+                                                              "baseline_accuracy",
+                                                              "rounds_to_target")},
+                      "processes_identical": same}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

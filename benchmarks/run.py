@@ -22,6 +22,8 @@ SUITES = {
     "solvers": ([], ["--config", str(HERE / "solvers" / "quick.json"), "--time-limit", "5",
                      "--out", str(HERE / "solvers" / "scratch")]),
     "calibration": ([], ["--quick", "--no-commit-files"]),
+    "executor": ([], ["--rounds", "4", "--eval-every", "2", "--process-rounds", "2",
+                      "--no-write", "--out", str(HERE / "executor" / "scratch")]),
 }
 
 

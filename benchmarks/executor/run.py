@@ -69,7 +69,8 @@ def at_level(instance: Path, plan: Path, level: int, folder: Path) -> tuple[Path
     res = sftopt.load_plan(plan)
     for d in res.plan.devices:
         d.level = level
-    res = res.model_copy(update={"objective": None, "bound": None, "gap": None})
+    res = res.model_copy(update={"objective": None, "bound": None, "gap": None,
+                                 "instance_sha256": None})  # the instance was changed
     res.plan.round_delay_s = res.plan.rounds = res.plan.bytes_per_round = None
     res.plan.peak_memory_bytes = None
     return inst_path, res.save(folder / "plan.json")
@@ -138,31 +139,47 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--steps", nargs="+", default=["levels", "main", "processes"],
+                    choices=["levels", "main", "processes"],
+                    help="steps to run; the others are read from their earlier results")
+    ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
+                    help="write the fitted accuracy model into the codec table and the data "
+                         "instance (--no-write for smoke runs)")
     args = ap.parse_args()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     common = ["--rounds", str(args.rounds), "--eval-every", str(args.eval_every)]
 
     # 1. levels
-    plan0 = solve(INSTANCE, out / "plans-before")
-    table = json.loads(INSTANCE.read_text())["codec"]["levels"]
-    jobs = {}
-    with cf.ThreadPoolExecutor(max_workers=2) as pool:
-        for c in range(len(table)):
-            folder = out / "levels" / f"level-{c}"
-            folder.mkdir(parents=True, exist_ok=True)
-            inst, plan = at_level(INSTANCE, plan0, c, folder)
-            jobs[c] = pool.submit(execute, inst, plan, folder / "run", *common, "--seed", "1")
-    levels = {}
-    for c, job in jobs.items():
-        doc = job.result()
+    n_levels = len(json.loads(INSTANCE.read_text())["codec"]["levels"])
+    if "levels" in args.steps:
+        plan0 = solve(INSTANCE, out / "plans-before")
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = []
+            for c in range(n_levels):
+                folder = out / "levels" / f"level-{c}"
+                folder.mkdir(parents=True, exist_ok=True)
+                inst, plan = at_level(INSTANCE, plan0, c, folder)
+                jobs.append(pool.submit(execute, inst, plan, folder / "run", *common, "--seed",
+                                        "1"))
+            for job in jobs:
+                job.result()
+    levels, table = {}, []
+    for c in range(n_levels):
+        doc = json.loads((out / "levels" / f"level-{c}" / "run" / "result.json").read_text())
         run = doc["runs"]["plan"]
         levels[c] = {"final_accuracy": run["final_accuracy"], "rounds": doc["rounds"],
                      "bits_per_elem": run["bits_per_elem_measured"].get(str(c))}
-    # 2. accuracy model, written where instances read it
+        inst = json.loads((out / "levels" / f"level-{c}" / "instance.json").read_text())
+        table.append({k: v for k, v in inst["codec"]["levels"][c].items()})
+    # 2. accuracy model (on the table the levels ran with), written where instances read it
     model = fit(levels, table)
     figures(levels, model, out / "accuracy_model.png")
     codec = json.loads(CODEC.read_text())
+    instance = INSTANCE
+    if not args.write:  # a smoke run: leave the committed table and instance alone
+        instance = out / INSTANCE.name
+        write_text(instance, INSTANCE.read_text())
     for c, row in enumerate(model["levels"]):
         if row["bits_per_elem_measured"] is not None:
             codec["levels"][c]["bits_per_elem"] = row["bits_per_elem_measured"]
@@ -172,20 +189,26 @@ def main() -> None:
                f"4 devices, {args.rounds} rounds per codec level, seed 1",
         "bits_per_elem": "measured on the executor's own activations and gradients (both "
                          "directions) in those runs"}
-    write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
-    inst = json.loads(INSTANCE.read_text())
+    if args.write:
+        write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
+    inst = json.loads(instance.read_text())
     inst["training"]["eta"] = round(model["eta"], 4) if model["eta"] is not None else 0.0
     inst["training"]["max_distortion"] = model["max_distortion"]
     inst["codec"]["levels"] = codec["levels"]
-    write_text(INSTANCE, json.dumps(inst, indent=1) + "\n")
+    write_text(instance, json.dumps(inst, indent=1) + "\n")
     # 3. main run
-    plan = solve(INSTANCE, out / "plans")
-    main_doc = execute(INSTANCE, plan, out / "main", *common, "--seed", "0", "--baselines")
+    plan = solve(instance, out / "plans")
+    if "main" in args.steps:
+        execute(instance, plan, out / "main", *common, "--seed", "0", "--baselines")
+    main_doc = json.loads((out / "main" / "result.json").read_text())
     # 4. processes
     small = ["--rounds", str(args.process_rounds), "--eval-every", str(args.process_rounds),
              "--seed", "0"]
-    a = execute(INSTANCE, plan, out / "processes" / "in-process", *small)
-    b = execute(INSTANCE, plan, out / "processes" / "processes", *small, "--processes")
+    if "processes" in args.steps:
+        execute(instance, plan, out / "processes" / "in-process", *small)
+        execute(instance, plan, out / "processes" / "processes", *small, "--processes")
+    a, b = (json.loads((out / "processes" / k / "result.json").read_text())
+            for k in ("in-process", "processes"))
     keys = ("round", "loss", "accuracy", "bytes_sent")
     same = [{k: r.get(k) for k in keys} for r in a["rounds"]] == \
         [{k: r.get(k) for k in keys} for r in b["rounds"]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -70,3 +71,27 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str
 
 positive_float = _number(float, lambda v: v > 0, "a number > 0")
 seed = _number(int, lambda v: v >= 0, "a whole number >= 0")
+
+
+def instance_and_plan(instance: str, plan: str, fit: bool = True) -> tuple[Any, Any, Any]:
+    """The instance, the plan (of the instance's family, holding a plan, and with ``fit`` one
+    that can be evaluated on the instance: `check` reports a misfit as the verifier's finding
+    instead) and the family; UsageError naming the file otherwise."""
+    from ..core.family import get_family
+    from ..core.loading import load_instance, load_plan
+
+    inst = load_instance(instance)
+    res = load_plan(plan)
+    if res.family != inst.family:
+        raise UsageError(f"{plan} is a plan of family {res.family!r}, {instance} an instance "
+                         f"of family {inst.family!r}")
+    if res.plan is None:
+        raise UsageError(f"{plan} holds no plan ({res.message or res.termination})")
+    family = get_family(inst.family)
+    bad = family.check_structure(inst, res) if fit else []
+    if bad:
+        raise UsageError(f"{plan} does not fit {instance}: " + "; ".join(bad[:5]))
+    if fit and res.instance_sha256 not in (None, inst.sha256):
+        print(f"note: {plan} was made for instance {res.instance!r} with another hash than "
+              f"{instance}", file=sys.stderr)
+    return inst, res, family

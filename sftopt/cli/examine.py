@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from ..core.family import get_family
-from ..core.loading import load_instance, load_plan
 from ..core.plots import figure_format
-from ..core.result import Result
-from .common import EXIT_FAIL, EXIT_OK, UsageError, seed, table
+from .common import EXIT_FAIL, EXIT_OK, UsageError, instance_and_plan, seed, table
 
 
 def add_parsers(sub: Any) -> None:
@@ -39,29 +35,8 @@ def add_parsers(sub: Any) -> None:
     s.set_defaults(func=run_plot)
 
 
-def _pair(args: argparse.Namespace, fit: bool = True) -> tuple[Any, Result, Any]:
-    """The instance, the plan (of the instance's family and, with ``fit``, one that can be
-    evaluated on it: `check` reports a misfit as the verifier's finding instead) and the
-    family."""
-    inst = load_instance(args.instance)
-    plan = load_plan(args.plan)
-    if plan.family != inst.family:
-        raise UsageError(f"{args.plan} is a plan of family {plan.family!r}, {args.instance} an "
-                         f"instance of family {inst.family!r}")
-    if plan.plan is None:
-        raise UsageError(f"{args.plan} holds no plan ({plan.message or plan.termination})")
-    family = get_family(inst.family)
-    bad = family.check_structure(inst, plan) if fit else []
-    if bad:
-        raise UsageError(f"{args.plan} does not fit {args.instance}: " + "; ".join(bad[:5]))
-    if fit and plan.instance_sha256 not in (None, inst.sha256):
-        print(f"note: {args.plan} was made for instance {plan.instance!r} with another hash "
-              f"than {args.instance}", file=sys.stderr)
-    return inst, plan, family
-
-
 def run_check(args: argparse.Namespace) -> int:
-    inst, plan, family = _pair(args, fit=False)
+    inst, plan, family = instance_and_plan(args.instance, args.plan, fit=False)
     rep = family.verify(inst, plan)
     print(family.describe(rep) + (":" if not rep.feasible else ""))
     if rep.feasible:
@@ -86,7 +61,7 @@ def _figure_file(path: str | None) -> None:
 
 def run_simulate(args: argparse.Namespace) -> int:
     _figure_file(args.plot)
-    inst, plan, family = _pair(args)
+    inst, plan, family = instance_and_plan(args.instance, args.plan)
     if family.simulation_model is None:
         raise UsageError(f"family {inst.family!r} has no simulation")
     if args.allocator is not None and args.allocator not in family.allocators:
@@ -103,7 +78,7 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 def run_plot(args: argparse.Namespace) -> int:
     _figure_file(args.out)
-    inst, plan, family = _pair(args)
+    inst, plan, family = instance_and_plan(args.instance, args.plan)
     family.plot_plan(inst, plan, args.out)
     print(f"figure written to {args.out}")
     return EXIT_OK

@@ -8,9 +8,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from ..core.family import get_family
-from ..core.loading import load_instance, load_plan
-from .common import EXIT_OK, UsageError, positive_float, seed, table
+from .common import EXIT_OK, UsageError, instance_and_plan, positive_float, seed, table
 
 
 def add_parser(sub: Any) -> None:
@@ -47,16 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..executor import Options, execute
     from ..executor.data import TOPICS, load_texts
 
-    inst = load_instance(args.instance)
-    res = load_plan(args.plan)
-    if res.family != inst.family:
-        raise UsageError(f"{args.plan} is a plan of family {res.family!r}, {args.instance} an "
-                         f"instance of family {inst.family!r}")
-    if res.plan is None:
-        raise UsageError(f"{args.plan} holds no plan ({res.message or res.termination})")
-    bad = get_family(inst.family).check_structure(inst, res)
-    if bad:
-        raise UsageError(f"{args.plan} does not fit {args.instance}: " + "; ".join(bad[:5]))
+    inst, res, _ = instance_and_plan(args.instance, args.plan)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a folder")

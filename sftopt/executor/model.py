@@ -43,7 +43,7 @@ class ModelSpec:
     def __call__(self) -> StagedModel:
         return build_model(self.arch, seq_len=self.seq_len, lora_rank=self.lora_rank,
                            lora_targets=self.lora_targets, seed=self.seed,
-                           pretrained=self.arch is ARCHITECTURES.get(PRETRAINED),
+                           pretrained=self.arch == ARCHITECTURES.get(PRETRAINED),
                            task="classify", classes=self.classes)
 
 

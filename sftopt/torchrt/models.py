@@ -341,8 +341,8 @@ def build_model(
     if task == "classify" and classes < 2:
         raise ValueError(f"a classifier needs at least 2 classes; got {classes}")
     if pretrained is None:
-        pretrained = arch is ARCHITECTURES.get(PRETRAINED)
-    if pretrained and arch is not ARCHITECTURES[PRETRAINED]:
+        pretrained = arch == ARCHITECTURES.get(PRETRAINED)  # equal: a copy from another process too
+    if pretrained and arch != ARCHITECTURES[PRETRAINED]:
         raise ValueError(f"real weights exist only for '{PRETRAINED}' at full size")
     tf.logging.disable_progress_bar()
     tf.logging.set_verbosity_error()  # the MLM transform is missing from the checkpoint: expected

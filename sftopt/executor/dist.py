@@ -11,6 +11,7 @@ of each device's adapters (instrumentation, not counted as traffic).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -63,13 +64,23 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+TIMEOUT_S = 300  # a message not arriving in this long ends the run (a party died)
+
+
+class ExecutionError(RuntimeError):
+    """A party's process failed or stopped answering."""
+
+
 def _init(rank: int, world: int, port: int) -> None:
+    import datetime
+
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world)
+                            world_size=world,
+                            timeout=datetime.timedelta(seconds=TIMEOUT_S))
 
 
 def _device(rank: int, world: int, port: int, setup: Setup, build: Callable[[], StagedModel],
@@ -81,7 +92,10 @@ def _device(rank: int, world: int, port: int, setup: Setup, build: Callable[[], 
     try:
         rt = Runtime(setup, build, parties={name})
         pl = setup.placement
-        mine = [(i, r) for i, r in enumerate(pl.routes) if r.segments[0].party == name]
+        # this device's routes in the order rank 0 serves them
+        mine = [(i, pl.routes[i]) for g in pl.groups for i in g
+                if pl.routes[i].segments[0].party == name]
+        uploads = any(u.src == name for u in pl.uploads)
         for rnd in range(rounds):
             rt.start_round()
             rt.codec_s = 0.0
@@ -95,14 +109,17 @@ def _device(rank: int, world: int, port: int, setup: Setup, build: Callable[[], 
                     rt.finish(route, out, _recv(0))
                 else:
                     alone.append((ri, rt.alone(ri, route, x, y), route.batch))
-            rt.step()
-            if (rnd + 1) % setup.agg_every == 0 and any(u.src == name for u in pl.uploads):
-                _send(0, rt.snapshot(name))
+                if rt.sequential:
+                    rt.step()
+            if not rt.sequential:
+                rt.step()
+            if (rnd + 1) % setup.agg_every == 0 and uploads:
+                _send(0, rt.snapshot(name, upload=True))
                 rt.receive_mean(name, _recv(0))
             stats = {"compute_s": rt.parties[name].compute_s, "codec_s": rt.codec_s,
                      "alone": alone}
             _send(0, json.dumps(stats).encode())
-            if (rnd + 1) % eval_every == 0 or rnd + 1 == rounds:
+            if ((rnd + 1) % eval_every == 0 or rnd + 1 == rounds) and rt.trained(name):
                 _send(0, rt.snapshot(name))
     finally:
         dist.destroy_process_group()
@@ -125,25 +142,38 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
              for name, rank in ranks.items()]
     for p in procs:
         p.start()
-    _init(0, world, port)
+    records: list[dict[str, Any]] = []
+    failed = None
     try:
+        _init(0, world, port)
         rt = Runtime(setup, build, parties=host)
         acc, test_loss = rt.evaluate(_gather(rt, ranks, initial=True))
-        records = [{"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
-                    "test_loss": test_loss}]
+        records.append({"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
+                        "test_loss": test_loss})
         write(records[0])
         for rnd in tqdm(range(rounds), desc=f"{setup.name} (processes)", unit="round",
                         disable=not progress, leave=False):
             records.append(_round(rt, setup, ranks, rnd, rounds, eval_every))
             write(records[-1])
-        return records
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # a dead or silent party: name it instead of a gloo traceback
+        failed = exc
     finally:
-        dist.destroy_process_group()
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
         for p in procs:
-            p.join(timeout=60)
-        if any(p.exitcode not in (0, None) for p in procs):
-            raise RuntimeError("a device process failed: "
-                               + ", ".join(f"exit {p.exitcode}" for p in procs))
+            p.join(timeout=10 if failed is None else 1)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=10)
+    bad = [(name, p.exitcode) for name, p in zip(ranks, procs, strict=True)
+           if p.exitcode not in (0, None)]
+    if failed is not None or bad:
+        who = ", ".join(f"{n} (exit {c})" for n, c in bad) or "no process exited with an error"
+        raise ExecutionError(f"the run with one process per party failed after "
+                             f"{max(len(records) - 1, 0)} round(s): {who}; {failed or ''}")
+    return records
 
 
 def _gather(rt: Runtime, ranks: dict[str, int], initial: bool = False
@@ -156,8 +186,7 @@ def _gather(rt: Runtime, ranks: dict[str, int], initial: bool = False
             continue
         if initial:
             for s in rt.trained(name):
-                held[s][name] = [p.detach() for p in
-                                 next(iter(rt.parties.values())).model.trainable(s)]
+                held[s][name] = [p.detach() for p in rt.model().trainable(s)]
         else:
             rt.merge(held, name, _recv(rank))
     return held
@@ -203,8 +232,7 @@ def _round(rt: Runtime, setup: Setup, ranks: dict[str, int], rnd: int, rounds: i
     total = sum(n for _, n in order)
     rec = {"run": setup.name, "round": rnd + 1, "loss": sum(v * n for v, n in order) / total,
            "bytes_sent": meter.charged,
-           "bytes": {"up": meter.up, "down": meter.down, "adapters": meter.adapters,
-                     "broadcast": meter.broadcast},
+           "bytes": meter.record(),
            "levels": {str(k): v for k, v in sorted(meter.by_level.items())},
            "compute_s": compute, "codec_s": codec, "wall_s": time.perf_counter() - start,
            "accuracy": None, "test_loss": None}

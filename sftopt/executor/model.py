@@ -47,6 +47,14 @@ class ModelSpec:
                            task="classify", classes=self.classes)
 
 
+def has_tokenizer(build: Callable[[], StagedModel]) -> bool:
+    """Whether the model ``build`` makes has a tokenizer (only the pretrained MiniLM here),
+    known without building it when ``build`` is a ModelSpec."""
+    if isinstance(build, ModelSpec):
+        return build.arch == ARCHITECTURES.get(PRETRAINED)
+    return build().tokenizer is not None
+
+
 def builder(instance: Any, classes: int, *, seed: int) -> Callable[[], StagedModel]:
     """The instance's model as a classifier into ``classes`` classes: real all-MiniLM-L6-v2
     weights for that architecture at full size, seeded random ones otherwise."""

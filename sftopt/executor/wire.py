@@ -4,7 +4,6 @@ same code runs in one process or over torch.distributed."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,16 +30,22 @@ def unpack(data: bytes) -> Any:
     return decode(data).float()
 
 
-def pack_adapters(tensors: list[Any]) -> bytes:
-    """Adapter tensors as their raw fp32 bytes, one after another (what an upload sends)."""
-    return b"".join(t.detach().float().contiguous().numpy().tobytes() for t in tensors)
+_ADAPTER_DTYPES = {4: np.float32, 2: np.float16}
 
 
-def unpack_adapters(data: bytes, like: list[Any]) -> list[Any]:
-    """The tensors of `pack_adapters` back, shaped like ``like``."""
+def pack_adapters(tensors: list[Any], dtype_bytes: int = 4) -> bytes:
+    """Adapter tensors as raw floats of ``dtype_bytes`` (the profile's adapter_dtype_bytes: 4
+    fp32, 2 fp16), one after another: what an upload sends and the cost model charges."""
+    dtype = _ADAPTER_DTYPES[dtype_bytes]
+    return b"".join(t.detach().float().contiguous().numpy().astype(dtype, copy=False).tobytes()
+                    for t in tensors)
+
+
+def unpack_adapters(data: bytes, like: list[Any], dtype_bytes: int = 4) -> list[Any]:
+    """The tensors of `pack_adapters` back (as fp32), shaped like ``like``."""
     import torch
 
-    flat = np.frombuffer(data, dtype=np.float32)
+    flat = np.frombuffer(data, dtype=_ADAPTER_DTYPES[dtype_bytes]).astype(np.float32)
     out, pos = [], 0
     for t in like:
         n = t.numel()
@@ -56,21 +61,20 @@ def unpack_adapters(data: bytes, like: list[Any]) -> list[Any]:
 
 @dataclass
 class Meter:
-    """Bytes sent in a round: hidden states up, gradients down, adapter uploads (charged by the
-    cost model) and averaged adapters broadcast back (not charged: a broadcast)."""
+    """Bytes sent in a round: hidden states up, gradients down and adapter uploads (what the
+    cost model charges); the averaged adapters sent back to each device and the labels that
+    travel with the hidden states (recorded, not charged: the model leaves them out)."""
 
     up: int = 0
     down: int = 0
     adapters: int = 0
     broadcast: int = 0
-    by_link: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    labels: int = 0
     # per codec level: [bytes, elements] of the tensors sent at it (both directions)
     by_level: dict[int, list[int]] = field(default_factory=dict)
 
-    def count(self, kind: str, src: str, dst: str, n: int, level: int | None = None,
-              elems: int = 0) -> None:
+    def count(self, kind: str, n: int, level: int | None = None, elems: int = 0) -> None:
         setattr(self, kind, getattr(self, kind) + n)
-        self.by_link[f"{src}->{dst}"] += n
         if level is not None:
             entry = self.by_level.setdefault(level, [0, 0])
             entry[0] += n
@@ -80,3 +84,7 @@ class Meter:
     def charged(self) -> int:
         """What the cost model's bytes_per_round counts: up, down and adapter uploads."""
         return self.up + self.down + self.adapters
+
+    def record(self) -> dict[str, Any]:
+        return {"up": self.up, "down": self.down, "adapters": self.adapters,
+                "broadcast": self.broadcast, "labels": self.labels}

@@ -4,8 +4,11 @@
 move to the family layout (its header names the commit). Every solver runs with options that
 make it deterministic (no time limit reached; milp and minlp with loose gaps and few iterations
 so the suite stays quick), and must give the same plan: cuts and levels exactly, every figure
-to a relative 1e-6 (the CPU's vector paths may change the last bits). Rebuild (only when a
-change of behaviour is intended, and say so in the commit):
+to a relative 1e-6 (the CPU's vector paths may change the last bits). A local search can turn
+such last bits into another move: `split-amd-epyc.json` holds the same runs from the same commit
+recorded on another CPU, where `sqp` on `default` and `no-compression` on `gpt2s-50dev` end
+elsewhere; each run must match one of the references. Rebuild (only when a change of behaviour
+is intended, and say so in the commit):
 
     .venv/bin/python -m tests.test_reference --write
 """
@@ -27,6 +30,8 @@ from sftopt.families.split.generate import random_instance
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).resolve().parent / "reference" / "split.json"
+# the same commit's runs recorded on other CPUs (a run may match any one of them)
+OTHER_CPUS = [Path(__file__).resolve().parent / "reference" / "split-amd-epyc.json"]
 # the bundled instances the reference was made of (instances added later are not in it)
 INSTANCES = sorted(json.loads(REFERENCE.read_text())["instances"])
 SOLVERS = ["greedy", "baseline-equal", "greedy-delay", "greedy-memory", "alm", "sqp", "milp",
@@ -112,27 +117,53 @@ def reference() -> dict:
     return json.loads(REFERENCE.read_text())
 
 
+@pytest.fixture(scope="module")
+def references(reference) -> list[dict]:
+    others = [json.loads(p.read_text()) for p in OTHER_CPUS]
+    assert all(o["commit"] == reference["commit"] for o in others)  # the same code
+    return [reference, *others]
+
+
+def _run_matches(got: dict, want: dict, where: str) -> None:
+    for key in ("status", "objective", "round_delay", "rounds", "bound", "iterations", "plan"):
+        if key == "plan" and want["plan"] is not None:
+            assert got["plan"] is not None, (where, got["message"])
+            for field, value in want["plan"].items():
+                _close(got["plan"][field], value, f"{where}/plan.{field}")
+        else:
+            _close(got[key], want[key], f"{where}/{key}")
+
+
+def _matches_one(check, wants: list, where: str) -> None:
+    """``check(want, where)`` passes for at least one reference's ``want`` (the first one's
+    failure is reported)."""
+    failures = []
+    for want in wants:
+        try:
+            check(want, where)
+            return
+        except AssertionError as err:
+            failures.append(err)
+    raise failures[0]
+
+
 @pytest.mark.parametrize("name", INSTANCES)
-def test_bundled_instance_reproduces_reference(reference, name):
-    want = reference["instances"][name]
+def test_bundled_instance_reproduces_reference(references, name):
+    wants = [r["instances"][name] for r in references]
     got = run_instance(name)
-    assert got["sha256"] == want["sha256"]
-    assert sorted(got["runs"]) == sorted(want["runs"])
-    for solver, w in want["runs"].items():
-        g = got["runs"][solver]
-        for key in ("status", "objective", "round_delay", "rounds", "bound", "iterations",
-                    "plan"):
-            if key == "plan" and w["plan"] is not None:
-                assert g["plan"] is not None, (solver, g["message"])
-                for field, value in w["plan"].items():
-                    _close(g["plan"][field], value, f"{name}/{solver}/plan.{field}")
-            else:
-                _close(g[key], w[key], f"{name}/{solver}/{key}")
-    for key, value in want["bounds"].items():
-        _close(got["bounds"][key], value, f"{name}/bounds/{key}")
-    for solver, value in want["simulations"].items():
-        for field, v in value.items():
-            _close(got["simulations"][solver][field], v, f"{name}/simulation/{solver}/{field}")
+    assert got["sha256"] == wants[0]["sha256"]
+    assert sorted(got["runs"]) == sorted(wants[0]["runs"])
+    for solver in wants[0]["runs"]:
+        _matches_one(lambda w, where, s=solver: _run_matches(got["runs"][s], w["runs"][s], where),
+                     wants, f"{name}/{solver}")
+    for key in wants[0]["bounds"]:
+        _matches_one(lambda w, where, k=key: _close(got["bounds"][k], w["bounds"][k], where),
+                     wants, f"{name}/bounds/{key}")
+    for solver in wants[0]["simulations"]:
+        def same(w, where, s=solver):
+            for field, v in w["simulations"][s].items():
+                _close(got["simulations"][s][field], v, f"{where}/{field}")
+        _matches_one(same, wants, f"{name}/simulation/{solver}")
 
 
 def test_generator_reproduces_reference(reference):

@@ -49,6 +49,35 @@ def inv_rate(b: np.ndarray, x: np.ndarray, order: int = 2) -> tuple[np.ndarray, 
     return inv, r1 * inv * inv, (2.0 * r1 * r1 - r * r2) * inv * inv * inv
 
 
+def band_for_rate(rate: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The band b with b log2(1 + x/b) = ``rate`` (the inverse of `shannon_rate` in b): 0 for a
+    rate of 0, inf for a rate the channel cannot reach (rate >= x / ln 2, its limit as b grows).
+
+    Closed form: with y = x/b and a = rate ln2 / x in (0, 1), ln(1 + y) = a y, so 1 + y =
+    -W_{-1}(-a e^-a) / a (Lambert W, lower branch); two Newton steps polish it to rounding.
+    """
+    from scipy.special import lambertw
+
+    rate = np.asarray(rate, dtype=float)
+    x = np.asarray(x, dtype=float)
+    shape = np.broadcast_shapes(rate.shape, x.shape)
+    rate, x = np.broadcast_to(rate, shape), np.broadcast_to(x, shape)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = rate * LN2 / x
+        ok = (a > 0) & (a < 1)
+        aa = np.where(ok, a, 0.5)
+        u = -lambertw(-aa * np.exp(-aa), k=-1).real / aa
+        b = x / np.where(ok, u - 1.0, 1.0)
+        target = rate * LN2
+        for _ in range(2):  # Newton on f(b) = b ln(1 + x/b) - rate ln2, increasing, concave
+            z = x / b
+            f = b * np.log1p(z) - target
+            df = np.log1p(z) - z / (1.0 + z)
+            b = np.where(ok & (df > 0), b - f / df, b)
+    out = np.where(ok, b, np.where(rate <= 0, 0.0, np.inf))
+    return out if out.ndim else float(out)
+
+
 def fading_trace(n_devices: int, n_rounds: int, seed: int) -> np.ndarray:
     """Rayleigh power fading e[t, k] ~ Exp(1), independent over rounds and devices.
 

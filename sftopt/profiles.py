@@ -122,6 +122,7 @@ ARCHITECTURES: dict[str, ArchConfig] = {
         _gpt2("gpt2-small", 768, 12, 12, 124_439_808, "gpt2"),
         _gpt2("gpt2-medium", 1024, 24, 16, 354_823_168, "gpt2-medium"),
         _gpt2("gpt2-large", 1280, 36, 20, 774_030_080, "gpt2-large"),
+        _gpt2("gpt2-xl", 1600, 48, 25, 1_557_611_200, "gpt2-xl"),
         _roberta("roberta-base", 768, 12, 12, 124_645_632, "roberta-base", "125M"),
         _roberta("roberta-large", 1024, 24, 16, 355_359_744, "roberta-large", "355M"),
         ArchConfig(

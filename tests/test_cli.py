@@ -58,7 +58,7 @@ def test_check_rejects_tampered_plan(tmp_path, capsys):
     (["solve", TINY, "--option", "novalue"], "KEY=VALUE"),
     (["generate", "--memory-pressure", "3"], "memory_pressure"),
     (["generate", "--param", "colour=red"], "colour"),
-    (["generate", "--family", "cooperative"], "not implemented"),
+    (["generate", "--family", "hierarchical"], "not implemented"),
     (["solve", TINY, "--option", "seed=-1"], "option seed: expected a whole number >= 0"),
     (["simulate", TINY, TINY], "$.schema"),
     (["solve", TINY, "--bound", "magic"], "family 'split' has the bounds lagrangian"),

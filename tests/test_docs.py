@@ -1,4 +1,4 @@
-"""The documentation stands alone and its examples are true: the README's Python snippet prints
+"""The documentation stands alone and its examples are true: the README's Python snippets print
 what the README shows, docs/model.md's JSON examples load, nothing points outside the repo."""
 
 from __future__ import annotations
@@ -20,18 +20,21 @@ def _blocks(text: str, lang: str) -> list[tuple[str, int]]:
     return [(m.group(1), m.end()) for m in re.finditer(rf"```{lang}\n(.*?)```", text, re.S)]
 
 
-def test_readme_python_snippet_prints_what_it_shows(tmp_path):
+def test_readme_python_snippets_print_what_they_show(tmp_path):
     readme = (ROOT / "README.md").read_text()
     blocks = _blocks(readme, "python")
     assert blocks, "README has no Python example"
-    for code, end in blocks:
+    for i, (code, end) in enumerate(blocks):
         shown = re.search(r"```\n(.*?)```", readme[end:], re.S).group(1)
-        (tmp_path / "data").symlink_to(ROOT / "data")
-        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+        here = tmp_path / f"snippet-{i}"
+        here.mkdir()
+        (here / "data").symlink_to(ROOT / "data")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=here, capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout == shown
-        assert load_plan(tmp_path / "plan.json").solver == "alm"
+        if (here / "plan.json").exists():
+            assert load_plan(here / "plan.json").family in ("split", "cooperative")
 
 
 def test_model_page_examples_load():

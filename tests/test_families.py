@@ -39,7 +39,7 @@ def test_family_implements_the_protocol(name):
 
 
 def test_family_map_and_errors():
-    assert implemented() == ["split"] and set(FAMILIES) == {"split", "cooperative",
+    assert implemented() == ["split", "cooperative"] and set(FAMILIES) == {"split", "cooperative",
                                                              "hierarchical"}
     with pytest.raises(ValueError, match="not implemented"):
         get_family("hierarchical")
@@ -54,13 +54,14 @@ def test_registry_is_keyed_by_family():
     assert get("split", "vanilla-sl").online == "fixed"
     with pytest.raises(KeyError, match="for family 'split'"):
         get("split", "crunch")
+    assert get("cooperative", "crunch").family == "cooperative"
     with pytest.raises(ValueError, match="not implemented"):
-        get("cooperative", "crunch")
+        get("hierarchical", "exact")
     with pytest.raises(ValueError, match="registered twice"):
         register("split", "alm")(lambda instance: None)
     with pytest.raises(ValueError, match="unknown family"):
         register("federated", "x")
-    assert {s.family for s in solvers()} == {"split"}
+    assert {s.family for s in solvers()} == {"split", "cooperative"}
     # every common option a solver takes is declared once, with its meaning
     assert set(COMMON_OPTIONS) == {"time_limit", "seed", "threads", "gap_tol"}
     assert get("split", "milp").common == ("time_limit", "seed", "threads", "gap_tol")

@@ -13,7 +13,7 @@ from ..core.family import FAMILIES, get_family, implemented
 from ..core.files import write_text
 from ..core.loading import json_schema
 from ..core.registry import solvers
-from .common import EXIT_OK, UsageError, parse_options, positive_float, seed, table
+from .common import EXIT_OK, UsageError, count, parse_options, positive_float, seed, table
 
 
 def add_parsers(sub: Any) -> None:
@@ -23,11 +23,16 @@ def add_parsers(sub: Any) -> None:
 
     s = sub.add_parser("generate", help="write a random instance (seeded)")
     s.add_argument("--family", choices=list(FAMILIES), default="split")
-    s.add_argument("--devices", type=int, default=10)
-    s.add_argument("--model", default="gpt2-small", help="profile name in models/")
-    s.add_argument("--heterogeneity", type=float, default=0.5, help="0 (identical) .. 1")
-    s.add_argument("--bandwidth", type=positive_float, default=20e6, help="Hz")
-    s.add_argument("--memory-pressure", type=float, default=0.3, help="0 (all fit) .. 1")
+    # None: the family's own default
+    s.add_argument("--devices", type=count, default=None,
+                   help="devices (default: split 10, cooperative 16)")
+    s.add_argument("--model", default=None,
+                   help="split: a profile in models/ (default gpt2-small); cooperative: an "
+                        "architecture, counted at --param seq_len (default roberta-base)")
+    s.add_argument("--heterogeneity", type=float, default=None, help="0 (identical) .. 1")
+    s.add_argument("--bandwidth", type=positive_float, default=None,
+                   help="Hz (default: split 20e6, cooperative 10e6)")
+    s.add_argument("--memory-pressure", type=float, default=None, help="0 (all fit) .. 1")
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--name", default=None)
     s.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
@@ -65,9 +70,10 @@ def run_solvers(args: argparse.Namespace) -> int:
 
 def run_generate(args: argparse.Namespace) -> int:
     family = _family(args.family)
-    params = {"n_devices": args.devices, "model": args.model,
-              "heterogeneity": args.heterogeneity, "bandwidth_hz": args.bandwidth,
-              "memory_pressure": args.memory_pressure, "seed": args.seed, "name": args.name,
+    given = {"n_devices": args.devices, "model": args.model,
+             "heterogeneity": args.heterogeneity, "bandwidth_hz": args.bandwidth,
+             "memory_pressure": args.memory_pressure, "name": args.name}
+    params = {**{k: v for k, v in given.items() if v is not None}, "seed": args.seed,
               **parse_options(args.param, "--param")}
     try:
         data = family.generate(**params)

@@ -34,7 +34,8 @@ def add_parser(sub: Any) -> None:
     s.add_argument("--bound", default=None, metavar="METHOD",
                    help="certified lower bound attached to every plan for its gap, or none "
                         "(default: the family's first; split: lagrangian, prices server memory, "
-                        "seconds; relaxation: weaker, instant; milp: runs the milp solver)")
+                        "seconds; relaxation: weaker, instant; milp: runs the milp solver; "
+                        "cooperative: relaxation, instant; exact; dual)")
     s.add_argument("--simulate", action=argparse.BooleanOptionalAction, default=True,
                    help="run the family's simulation (split: two-timescale fading; default on)")
     s.set_defaults(func=run)
@@ -131,12 +132,13 @@ def run(args: argparse.Namespace) -> int:
         middle += [c for c in get_family(inst.family).columns if c not in middle]
     print(text_table(rows, HEAD + middle + TAIL))
     if args.bound != "none" and any(r.get("bound_s") is not None for r in rows):
-        method = args.bound or get_family(instances[0][1].family).bound_methods[0]
-        print(f"bound_s: best certified lower bound per instance and schedule ({method} bound "
-              "and the solvers' dual bounds; sequential plans: the sequential optimum); "
-              "gap = (total - bound) / total")
+        family = get_family(instances[0][1].family)
+        method = args.bound or family.bound_methods[0]
+        print(f"bound_s: best certified lower bound per instance and {family.bound_note}; "
+              f"{method} bound and the solvers' dual bounds; gap = (objective - bound) / "
+              "objective")
     elif any(r.get("bound_s") is not None for r in rows):
-        print("bound_s: the solvers' own dual bounds; gap = (total - bound) / total")
+        print("bound_s: the solvers' own dual bounds; gap = (objective - bound) / objective")
     if out_dir:
         print(f"plans written to {out_dir}/")
     bad = {"unavailable", "error", "refused", "REJECTED"}

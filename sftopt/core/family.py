@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 # family name -> package (None: specified in docs/model.md, not implemented in this version)
 FAMILIES: dict[str, str | None] = {
     "split": "sftopt.families.split",
-    "cooperative": None,
+    "cooperative": "sftopt.families.cooperative",
     "hierarchical": None,
 }
 
@@ -65,6 +65,7 @@ class Family(Protocol):
     plan_model: type[Any]  # the pydantic schema of Result.plan
     simulation_model: type[Any] | None  # Result.simulation's schema (None: no simulation)
     bound_methods: Sequence[str]  # lower-bound methods, the default first
+    bound_note: str  # what bounds hold per, for a table's footnote ("schedule; ...")
     allocators: Sequence[str]  # online allocators a simulation may use (empty: none)
     columns: Sequence[str]  # the command line's table columns for a result (`summary`)
 
@@ -99,9 +100,11 @@ class Family(Protocol):
     def placement(self, instance: Any, result: Result) -> Placement:
         """Who runs which stages and which links carry what at which codec level."""
 
-    def predict(self, instance: Any, result: Result) -> dict[str, Any]:
+    def predict(self, instance: Any, result: Result, level: int | None = None
+                ) -> dict[str, Any]:
         """What the cost model predicts a run of the plan measures per round: bytes_per_round
-        and compute_s per party (the executor's predictions)."""
+        and compute_s per party (the executor's predictions); ``level``: every codec level the
+        plan uses replaced by that one (the uncompressed baseline: 0)."""
 
     def plan_rows(self, instance: Any, result: Result) -> tuple[str, list[dict[str, Any]]]:
         """A title and one row per party of a plan, for the command line's table."""

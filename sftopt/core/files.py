@@ -1,8 +1,10 @@
-"""Files: JSON read with addressed errors, text written whole or not at all."""
+"""Files: JSON read with addressed errors, text (and CSV) written whole or not at all."""
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import tempfile
@@ -59,3 +61,14 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (see `atomic_write`)."""
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_csv(path: str | Path, rows: list[dict[str, Any]]) -> Path:
+    """Write ``rows`` as CSV (columns: every key, in first-seen order; None as empty; fields
+    with commas or quotes quoted) atomically (see `atomic_write`)."""
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return write_text(path, buf.getvalue())

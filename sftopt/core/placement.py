@@ -40,12 +40,14 @@ class Segment:
 @dataclass(frozen=True)
 class Link:
     """What crosses between two consecutive segments of a route each round: the hidden state
-    forward and its gradient back, ``elems`` elements per sample, both at codec ``level``."""
+    forward and (``backward``) its gradient back, ``elems`` elements per sample, both at codec
+    ``level``."""
 
     src: str
     dst: str
     level: int
     elems: float
+    backward: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,18 @@ class Upload:
 
 
 @dataclass(frozen=True)
+class GradientUpload:
+    """Every round ``src`` sends the gradient of the adapters of ``stages`` to ``dst`` at codec
+    ``level``; ``dst`` takes the optimizer step and every party continues from the new
+    adapters (their return is not charged)."""
+
+    src: str
+    dst: str
+    stages: tuple[int, ...]
+    level: int
+
+
+@dataclass(frozen=True)
 class Placement:
     """A plan as a runtime sees it.
 
@@ -89,6 +103,12 @@ class Placement:
     routes: tuple[Route, ...]
     groups: tuple[tuple[int, ...], ...]
     uploads: tuple[Upload, ...] = field(default=())
+    gradient_uploads: tuple[GradientUpload, ...] = field(default=())
+
+    @property
+    def average_every(self) -> int:
+        """Rounds between adapter averagings (1 when nothing is uploaded for averaging)."""
+        return min((u.every for u in self.uploads), default=1)
 
     def party(self, name: str) -> Party:
         for p in self.parties:

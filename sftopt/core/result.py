@@ -121,3 +121,12 @@ class Result(BaseModel):
         from .files import write_text
 
         return write_text(path, self.to_json())
+
+
+def no_plan(family: str, instance: Any, termination: Termination, message: str,
+            iterations: int = 0, bound: float | None = None) -> Result:
+    """A result without a plan for ``instance`` (a family's instance): ``termination`` says why
+    the solver stopped (infeasible: none exists, the binding constraint named in ``message``)."""
+    return Result(family=family, instance=instance.name, instance_sha256=instance.sha256,
+                  status=Status.NONE, termination=termination, message=message,
+                  iterations=iterations, bound=finite(bound), versions=versions())

@@ -56,7 +56,6 @@ class TrainingBase(Strict):
     rounds: float = Positive
     eta: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     max_distortion: float = NonNeg
-    agg_every: int = Field(default=1, gt=0)
     state_factor: float = Field(default=4.0, ge=0, allow_inf_nan=False)
 
 
@@ -146,3 +145,12 @@ class InstanceBase(Strict):
         """Hash of the canonical JSON of the resolved instance (model profile inlined)."""
         canon = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canon.encode()).hexdigest()
+
+
+class PeakMemory(BaseModel):
+    """A plan's memory figures: the left-hand sides of its memory constraints, bytes (the
+    server's, None where the plan puts nothing on it; each device's, in instance order)."""
+
+    model_config = ConfigDict(extra="forbid")
+    server: float | None
+    devices: list[float | None]

@@ -129,6 +129,11 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
                     eval_every: int, *, write: Callable[[dict[str, Any]], None],
                     progress: bool = False) -> list[dict[str, Any]]:
     """`run.train` with every device in a process of its own (this process is rank 0)."""
+    pl = setup.placement
+    if pl.gradient_uploads or any(not lk.backward for r in pl.routes for lk in r.links):
+        raise ValueError(f"one process per party runs split placements (hidden states up, "
+                         f"gradients back, adapter averaging); a {pl.family} plan runs in one "
+                         "process (leave out --processes)")
     import torch.distributed as dist
     import torch.multiprocessing as mp
     from tqdm import tqdm

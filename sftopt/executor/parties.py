@@ -13,12 +13,19 @@ from ..torchrt.models import StagedModel
 class Party:
     """A device, the server or any party of a placement, running segments of the model."""
 
-    def __init__(self, name: str, model: StagedModel, stages: set[int], lr: float):
+    def __init__(self, name: str, model: StagedModel, stages: set[int], lr: float,
+                 trains: set[int] | None = None):
+        """``stages`` it runs; ``trains`` those whose adapters it trains (default: all of
+        them). The others are frozen, so back-propagation stops at the shallowest it trains."""
         import torch
 
         self.name, self.model = name, model
         self.stages = sorted(stages)
-        self.params = [p for i in self.stages for p in model.trainable(i)]
+        trained = set(self.stages) if trains is None else set(trains)
+        for i in self.stages:
+            for p in model.trainable(i):
+                p.requires_grad_(i in trained)
+        self.params = [p for i in sorted(trained) for p in model.trainable(i)]
         self.opt = torch.optim.Adam(self.params, lr=lr) if self.params else None
         self.compute_s = 0.0  # thread CPU time of this party's forward, backward and steps
 
@@ -52,6 +59,19 @@ class Party:
     def step(self) -> None:
         if self.opt is not None:
             self._timed(self.opt.step)
+
+    def gradients(self, stages: tuple[int, ...]) -> list[Any]:
+        """The gradients of the trainable tensors of ``stages`` (zeros where none arrived)."""
+        import torch
+
+        return [torch.zeros_like(p) if p.grad is None else p.grad
+                for s in stages for p in self.model.trainable(s)]
+
+    def set_gradients(self, stages: tuple[int, ...], grads: list[Any]) -> None:
+        """Take ``grads`` as the gradients of the trainable tensors of ``stages``."""
+        for p, g in zip((p for s in stages for p in self.model.trainable(s)), grads,
+                        strict=True):
+            p.grad = g.reshape(p.shape).to(p.dtype)
 
     def adapters(self, stage: int) -> list[Any]:
         """The trainable tensors of ``stage`` this party holds (their values, detached)."""

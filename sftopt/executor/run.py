@@ -167,6 +167,9 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
         (out / stale).unlink(missing_ok=True)
 
     placement = family.placement(instance, result)
+    if options.processes and placement.gradient_uploads:
+        raise ValueError(f"--processes runs split plans (hidden states up, gradients back); a "
+                         f"{instance.family} plan runs in one process (leave out --processes)")
     levels = [Level(c.keep_ratio, c.bits) for c in instance.codec.levels]
     split = shards(data.y_train, len(placement.routes), seed=options.seed,
                    dirichlet=options.dirichlet)
@@ -182,16 +185,14 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
     runs: dict[str, tuple[Placement, dict[str, Any] | None]] = {
         "plan": (placement, family.predict(instance, result))}
     if options.baselines:
-        plain = result.model_copy(deep=True)
-        for d in plain.plan.devices:
-            d.level = 0
-        runs["uncompressed"] = (uncompressed(placement), family.predict(instance, plain))
+        runs["uncompressed"] = (uncompressed(placement),
+                                family.predict(instance, result, level=0))
         runs["centralized"] = (centralized(placement), None)
     started = time.perf_counter()
     interrupted = False
     try:
         for name, (pl, _) in runs.items():
-            setup = Setup(pl, levels, instance.training.agg_every, data, split, options.lr,
+            setup = Setup(pl, levels, placement.average_every, data, split, options.lr,
                           options.seed, name, devices=placement,
                           adapter_bytes=instance.model.adapter_dtype_bytes)
             if options.processes and name != "centralized":
@@ -230,7 +231,7 @@ def _document(instance: Any, result: Result, options: Options, data: TaskData,
     if target is None and "centralized" in records:
         cen = [r for r in records["centralized"] if r.get("accuracy") is not None]
         target = cen[-1]["accuracy"] - 0.01
-    summaries = {name: summarize(recs, runs[name][1], target, instance.training.agg_every)
+    summaries = {name: summarize(recs, runs[name][1], target, placement.average_every)
                  for name, recs in records.items() if any(r["round"] > 0 for r in recs)}
     plan = summaries.get("plan", {})
     counts = {r.owner: np.bincount(data.y_train[s], minlength=data.n_classes).tolist()
@@ -244,7 +245,7 @@ def _document(instance: Any, result: Result, options: Options, data: TaskData,
                  f"dirichlet({options.dirichlet:g})", "class_counts": counts,
                  "source": data.source},
         "seeds": {"run": options.seed, "model": options.seed, "split": options.seed,
-                  "batches": f"{options.seed} + 1000 + device index",
+                  "batches": "default_rng((seed, device index))",
                   "codec": "SeedSequence(seed, round, route, link, direction)"},
         "bytes_predicted_per_round": plan.get("bytes_predicted_per_round"),
         "final_accuracy": plan.get("final_accuracy"),

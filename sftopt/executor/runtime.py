@@ -10,6 +10,11 @@ route's loss weighted by its share of the samples, and steps once; a device step
 batch. Groups of routes that run one after another (a sequential schedule) step after each
 route. Every `agg_every` rounds the devices upload the adapters they hold and every stage's
 copies are averaged, weighted by the samples each copy trained on (`Placement.copies`).
+
+A placement with gradient uploads (`cooperative`: each device trains its own blocks on the
+whole model) instead has every device send the gradients of its blocks through the codec each
+round; the receiving party (the server) steps and every device continues from its adapters. A
+link without a backward direction (the offloading baseline) sends no gradient back.
 """
 
 from __future__ import annotations
@@ -69,10 +74,11 @@ class Setup:
 
 
 def uncompressed(placement: Placement) -> Placement:
-    """The same placement with every link at level 0 (raw fp16)."""
+    """The same placement with every link and gradient upload at level 0 (raw fp16)."""
     routes = tuple(replace(r, links=tuple(replace(lk, level=0) for lk in r.links))
                    for r in placement.routes)
-    return replace(placement, routes=routes)
+    grads = tuple(replace(g, level=0) for g in placement.gradient_uploads)
+    return replace(placement, routes=routes, gradient_uploads=grads)
 
 
 def centralized(placement: Placement) -> Placement:
@@ -130,12 +136,19 @@ class Runtime:
         if any(len(r.segments) > 2 for r in pl.routes):
             raise ValueError("this executor runs routes of one or two segments (a device and "
                              "the server); longer chains are not supported yet")
+        if len({g.dst for g in pl.gradient_uploads}) > 1:
+            raise ValueError("gradient uploads to more than one party are not supported")
         held: dict[str, set[int]] = {}
+        trains: dict[str, set[int]] = {}
         for r in pl.routes:
             for s in r.segments:
                 held.setdefault(s.party, set()).update(s.stages)
+                trains.setdefault(s.party, set()).update(s.trains)
+        for g in pl.gradient_uploads:  # the party that steps on uploaded gradients
+            held.setdefault(g.dst, set()).update(g.stages)
+            trains.setdefault(g.dst, set()).update(g.stages)
         wanted = set(held) if parties is None else parties
-        self.parties = {name: Party(name, build(), held[name], setup.lr)
+        self.parties = {name: Party(name, build(), held[name], setup.lr, trains[name])
                         for name in held if name in wanted}
         self.weights = weights(pl)
         self.sequential = any(len(g) > 1 for g in pl.groups)
@@ -164,7 +177,7 @@ class Runtime:
         return out, blob
 
     def second_half(self, ri: int, route: Route, rnd: int, blob: bytes, y: Any, meter: Meter
-                    ) -> tuple[float, bytes]:
+                    ) -> tuple[float, bytes | None]:
         """The route's second party: the hidden state it received (counted here, in every
         mode), its stages and the loss; the gradient of its input back as codec bytes,
         unweighted (the party's own parameters get the weighted loss)."""
@@ -174,9 +187,13 @@ class Runtime:
         h = self._codec(unpack, blob).requires_grad_(True)
         meter.count("up", len(blob), link.level, h.numel())
         meter.count("labels", y.numel() * y.element_size())
+        if not link.backward:  # nothing below the link trains: no gradient goes back
+            h.requires_grad_(False)
         loss = party.forward(seg, h, y)
         w = self.weights[(ri, seg.party)]
         party.backward(loss * w if w != 1.0 else loss)
+        if not link.backward:
+            return float(loss.detach()), None
         grad = h.grad if w == 1.0 else h.grad / w
         back = self._codec(pack, grad, self.level(link),
                            codec_seed(self.setup.seed, rnd, ri, 0, 1))
@@ -205,7 +222,8 @@ class Runtime:
             return self.alone(ri, route, x, y)
         out, blob = self.first_half(ri, route, rnd, x, y)
         loss, back = self.second_half(ri, route, rnd, blob, y, meter)
-        self.finish(route, out, back)
+        if back is not None:
+            self.finish(route, out, back)
         return loss
 
     # ------------------------------------------------------------------ a round
@@ -235,9 +253,11 @@ class Runtime:
                 losses.append((self.run_route(ri, route, rnd, meter), route.batch))
                 if self.sequential:
                     self.step({s.party for s in route.segments})
-        if not self.sequential:
+        if pl.gradient_uploads:
+            self.exchange_gradients(rnd, meter)
+        elif not self.sequential:
             self.step()
-        if (rnd + 1) % self.setup.agg_every == 0:
+        if pl.uploads and (rnd + 1) % self.setup.agg_every == 0:
             self.aggregate(meter)
         compute = {n: p.compute_s for n, p in self.parties.items()}
         total = sum(n for _, n in losses)
@@ -247,6 +267,36 @@ class Runtime:
                 "levels": {str(k): v for k, v in sorted(meter.by_level.items())},
                 "compute_s": compute, "codec_s": self.codec_s,
                 "wall_s": time.perf_counter() - start}
+
+    # ------------------------------------------------------------------ gradient uploads
+    def exchange_gradients(self, rnd: int, meter: Meter) -> None:
+        """Every uploading party sends the gradients of its stages through the codec (charged);
+        the receiving party takes them as its own and steps; every party continues from the
+        new adapters of every stage (sent back, recorded, not charged)."""
+        import torch
+
+        pl = self.setup.placement
+        for gi, g in enumerate(pl.gradient_uploads):
+            grads = self.parties[g.src].gradients(g.stages)
+            flat = torch.cat([t.reshape(-1) for t in grads]).reshape(1, -1)
+            blob = self._codec(pack, flat, self.setup.levels[g.level],
+                               codec_seed(self.setup.seed, rnd, gi, 0, 2))
+            meter.count("gradients", len(blob), g.level, flat.numel())
+            got = self._codec(unpack, blob).reshape(-1)
+            sizes = [t.numel() for t in grads]
+            self.parties[g.dst].set_gradients(g.stages, list(torch.split(got, sizes)))
+        for dst in {g.dst for g in pl.gradient_uploads}:
+            self.parties[dst].step()
+            self.parties[dst].zero_grad()
+            stages = sorted({s for g in pl.gradient_uploads if g.dst == dst for s in g.stages})
+            fresh = {s: self.parties[dst].adapters(s) for s in stages}
+            for name, party in self.parties.items():
+                if name != dst:
+                    party.zero_grad()
+                    for s in stages:
+                        party.set_adapters(s, fresh[s])
+                    meter.count("broadcast", len(pack_adapters(
+                        [t for s in stages for t in fresh[s]], self._dtype(True))))
 
     # ------------------------------------------------------------------ averaging
     def held(self) -> dict[int, dict[str, list[Any]]]:

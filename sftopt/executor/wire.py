@@ -61,13 +61,14 @@ def unpack_adapters(data: bytes, like: list[Any], dtype_bytes: int = 4) -> list[
 
 @dataclass
 class Meter:
-    """Bytes sent in a round: hidden states up, gradients down and adapter uploads (what the
-    cost model charges); the averaged adapters sent back to each device and the labels that
-    travel with the hidden states (recorded, not charged: the model leaves them out)."""
+    """Bytes sent in a round: hidden states up, gradients down, adapter uploads and gradient
+    uploads (what the cost model charges); the adapters sent back to each device and the labels
+    that travel with the hidden states (recorded, not charged: the model leaves them out)."""
 
     up: int = 0
     down: int = 0
     adapters: int = 0
+    gradients: int = 0  # adapter gradients uploaded for the server to step (`cooperative`)
     broadcast: int = 0
     labels: int = 0
     # per codec level: [bytes, elements] of the tensors sent at it (both directions)
@@ -82,9 +83,11 @@ class Meter:
 
     @property
     def charged(self) -> int:
-        """What the cost model's bytes_per_round counts: up, down and adapter uploads."""
-        return self.up + self.down + self.adapters
+        """What the cost model's bytes_per_round counts: up, down, adapter and gradient
+        uploads."""
+        return self.up + self.down + self.adapters + self.gradients
 
     def record(self) -> dict[str, Any]:
         return {"up": self.up, "down": self.down, "adapters": self.adapters,
-                "broadcast": self.broadcast, "labels": self.labels}
+                "gradients": self.gradients, "broadcast": self.broadcast,
+                "labels": self.labels}

@@ -90,9 +90,17 @@ class StagedModel:
             raise ValueError(f"logits are for task 'classify'; this model's task is {self.task!r}")
         return self.extra["classifier"](h)
 
+    def __post_init__(self) -> None:
+        # what the model trains, fixed when it is built: a runtime may freeze some of it
+        # (requires_grad off) for one party without changing what the model's stages are
+        self._trainable = {id(p) for p in self.model.parameters() if p.requires_grad}
+        for mods in self.stage_modules:
+            for mod in mods:
+                self._trainable |= {id(p) for p in mod.parameters() if p.requires_grad}
+
     def trainable(self, stage: int) -> list[Any]:
         """The parameters stage ``stage`` trains (its adapters; the classifier of the head)."""
-        return [p for p in self.parameters(stage) if p.requires_grad]
+        return [p for p in self.parameters(stage) if id(p) in self._trainable]
 
     @property
     def n_blocks(self) -> int:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ...core.placement import Placement
 from ...core.result import PLAN_SCHEMA, Result
 from . import bounds, cost, generate, placement, plans, simulation
@@ -31,6 +33,7 @@ class SplitFamily:
     plan_model = SplitPlan
     simulation_model = Simulation
     bound_methods = ("lagrangian", "relaxation", "milp")
+    bound_note = "schedule (sequential plans: the sequential optimum)"
     allocators = simulation.ALLOCATORS
     columns = ("total_s", "round_s", "rounds", "bound_s", "gap", "sim_total_s", "MB/round")
 
@@ -100,15 +103,17 @@ class SplitFamily:
     def placement(self, instance: SplitInstance, result: Result) -> Placement:
         return placement.placement(instance, result)
 
-    def predict(self, instance: SplitInstance, result: Result) -> dict[str, Any]:
+    def predict(self, instance: SplitInstance, result: Result, level: int | None = None
+                ) -> dict[str, Any]:
         """What the cost model predicts a run of the plan measures each round: bytes over the
         air, and each party's compute seconds (a device its stages; the server every device's
-        server part, at the whole server)."""
+        server part, at the whole server). ``level``: every device at that codec level."""
         plan = result.plan
-        t = cost.terms(instance, plan.cuts, plan.levels)
+        levels = plan.levels if level is None else np.full(len(plan.devices), level)
+        t = cost.terms(instance, plan.cuts, levels)
         compute = {d.id: float(c) for d, c in zip(instance.devices, t.compute, strict=True)}
         compute[placement.SERVER] = float(t.server_work.sum())
-        return {"bytes_per_round": cost.bytes_per_round(instance, plan.cuts, plan.levels),
+        return {"bytes_per_round": cost.bytes_per_round(instance, plan.cuts, levels),
                 "compute_s": compute}
 
     def summary(self, result: Result) -> dict[str, Any]:

@@ -14,18 +14,8 @@ import math
 
 import pyomo.environ as pyo
 
+from ...core.formal import gain, noise_w_per_hz
 from .schema import PARALLEL, SEQUENTIAL, SplitInstance
-
-
-def _n0(noise_dbm_hz: float) -> float:
-    return 10.0 ** ((noise_dbm_hz - 30.0) / 10.0)
-
-
-def _gain(dev, channel) -> float:
-    if dev.gain is not None:
-        return dev.gain
-    pl = channel.pathloss.a_db + 10.0 * channel.pathloss.g * math.log10(dev.distance_m / 1000.0)
-    return 10.0 ** (-pl / 10.0)
 
 
 def build_split_model(
@@ -42,7 +32,7 @@ def build_split_model(
     L = len(st) - 2
     adb = inst.model.adapter_dtype_bytes
     omega = tr.state_factor
-    n0 = _n0(inst.channel.noise_dbm_hz)
+    n0 = noise_w_per_hz(inst.channel.noise_dbm_hz)
     B = inst.channel.bandwidth_hz
     levels = inst.codec.levels
     devs = inst.devices
@@ -87,7 +77,7 @@ def build_split_model(
                    for s in m.S) / tr.agg_every
 
     def rate(k: int, power: float):
-        x = power * _gain(devs[k], inst.channel) / n0
+        x = power * gain(devs[k], inst.channel) / n0
         return m.b[k] * pyo.log(1.0 + x / m.b[k]) / math.log(2.0)
 
     m.bits_up = pyo.Expression(m.K, rule=lambda m, k: act_bits(k) + adapter_bits(k))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core import result
 from ...core.result import Result, Status, Termination, finite, versions
 from .cost import evaluate, index_violations
 from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
@@ -68,9 +69,7 @@ def no_plan(inst: SplitInstance, termination: Termination, message: str,
             iterations: int = 0, bound: float | None = None) -> Result:
     """No plan: ``termination`` says why the solver stopped (infeasible: none exists, with the
     binding constraint named in ``message``)."""
-    return Result(family="split", instance=inst.name, instance_sha256=inst.sha256,
-                  status=Status.NONE, termination=termination, message=message,
-                  iterations=iterations, bound=finite(bound), versions=versions())
+    return result.no_plan("split", inst, termination, message, iterations, bound)
 
 
 def infeasible(inst: SplitInstance, message: str, iterations: int = 0) -> Result:

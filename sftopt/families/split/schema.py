@@ -13,6 +13,7 @@ from ...core.schema import (
     Device,
     InstanceBase,
     ModelProfile,
+    PeakMemory,
     Server,
     TrainingBase,
     duplicate_ids,
@@ -24,6 +25,7 @@ Schedule = Literal["parallel", "sequential"]
 
 
 class Training(TrainingBase):
+    agg_every: int = Field(default=1, gt=0)
     min_cut: int = Field(default=0, ge=0)
     max_cut: int | None = Field(default=None, ge=0)
     rounds_per_frame: int | None = Field(default=None, gt=0)
@@ -82,12 +84,6 @@ class DevicePlan(BaseModel):
     level: int
     bandwidth_hz: float = Field(ge=0)
     server_share: float = Field(ge=0)
-
-
-class PeakMemory(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    server: float | None
-    devices: list[float | None]
 
 
 class SplitPlan(BaseModel):

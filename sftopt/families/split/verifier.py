@@ -13,20 +13,15 @@ from typing import Any
 import pyomo.environ as pyo
 
 from ...core.family import Report
+from ...core.formal import REL_TOL, claims, read_constraints
 from ...core.loading import load_plan
 from ...core.result import Result
 from .formal import build_split_model
 from .plans import structure_problems
 from .schema import SplitInstance
 
-REL_TOL = 1e-9
 # rows that only define auxiliary variables (tight by construction): not worth listing as binding
 EPIGRAPH = ("comm[", "server[", "delay", "holds[")
-
-
-def _sides(con) -> list[float]:
-    """Values of the two sides of an inequality (for a relative scale)."""
-    return [abs(pyo.value(a)) for a in con.expr.args]
 
 
 def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) -> Report:
@@ -86,19 +81,8 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
     T = max(delays) if plan.schedule == "parallel" else sum(delays)
     m.T.set_value(T)
 
-    slacks: dict[str, float] = {}
-    for con in m.component_data_objects(pyo.Constraint, active=True):
-        if con.name in skip:
-            continue
-        scale = max([*_sides(con), 1e-300])
-        slack = min(con.lslack(), con.uslack())
-        rel = slack / scale
-        if not con.equality:  # equalities (one cut, one level) have no slack worth listing
-            slacks[con.name] = rel
-        elif abs(rel) > REL_TOL:
-            rel = -abs(rel)
-        if rel < -REL_TOL:
-            violations.append(f"{con.name}: violated by {-slack:.6g} ({-rel:.3g} relative)")
+    slacks, found = read_constraints(m, skip)
+    violations += found
     for name, var in (("b", m.b), ("phi", m.phi)):
         for k in m.K:
             v, lo, hi = var[k].value, var[k].lb, var[k].ub
@@ -109,15 +93,8 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
         return Report(False, None, violations, slacks, epigraph=EPIGRAPH)
     objective = pyo.value(m.objective)
     rounds = pyo.value(m.rounds)
-    claims = []
-    if result.instance_sha256 not in (None, inst.sha256):
-        claims.append(f"instance: the plan is for {result.instance!r} with sha256 "
-                      f"{result.instance_sha256[:12]}..., this instance {inst.name!r} has "
-                      f"{inst.sha256[:12]}...")
-    for label, stated, actual in (("objective", result.objective, objective),
-                                  ("round_delay_s", plan.round_delay_s, T),
-                                  ("rounds", plan.rounds, rounds)):
-        if stated is not None and abs(stated - actual) > 1e-9 * max(abs(actual), 1e-300):
-            claims.append(f"{label}: plan says {stated:.12g}, model gives {actual:.12g}")
-    return Report(True, objective, [], slacks, claims, {"round_delay": T, "rounds": rounds},
+    stated = claims(result, inst, [("objective", result.objective, objective),
+                                   ("round_delay_s", plan.round_delay_s, T),
+                                   ("rounds", plan.rounds, rounds)])
+    return Report(True, objective, [], slacks, stated, {"round_delay": T, "rounds": rounds},
                   epigraph=EPIGRAPH)

@@ -1,0 +1,1 @@
+"""The `cooperative` family's solvers: one algorithm per module, registered on import."""

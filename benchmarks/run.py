@@ -24,6 +24,8 @@ SUITES = {
     "calibration": ([], ["--quick", "--no-commit-files"]),
     "executor": ([], ["--rounds", "4", "--eval-every", "2", "--process-rounds", "2",
                       "--no-write", "--out", str(HERE / "executor" / "scratch")]),
+    "cooperative": ([], ["--quick", "--seeds", "1", "--out",
+                         str(HERE / "cooperative" / "scratch")]),
 }
 
 

@@ -15,7 +15,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
 import datetime as dt  # noqa: E402
 import importlib.metadata as md  # noqa: E402
 import json  # noqa: E402
@@ -34,6 +33,7 @@ if __package__ in (None, ""):  # run as a script: make the repo root importable
 import sftopt.codec as codec  # noqa: E402
 from benchmarks.codec.baselines import BASELINES  # noqa: E402
 from sftopt.codec import stream  # noqa: E402
+from sftopt.core.files import write_csv  # noqa: E402
 
 KEEPS = (1.0, 0.5, 0.25, 0.1, 0.05, 0.01)
 BITS = (2, 3, 4, 6, 8)
@@ -267,13 +267,6 @@ def bench_baselines(
                 }
             )
     return rows
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
 
 
 def plot(level_rows: list[dict], base_rows: list[dict], path: Path) -> None:

@@ -14,7 +14,12 @@
    compute time against the calibrated profile (goal 10%).
 4. processes: ``--process-rounds`` rounds of the plan with one process per party against the
    same run in one process.
-Writes benchmarks/executor/results/ and RESULTS.md. Usage (about 40 minutes on 2 cores):
+5. cooperative: data/instances/minilm-topics-coop-4dev.json (the same devices, data and batches;
+   each device fine-tunes its own blocks of the model, the classifier one of them; family
+   `cooperative`) solved by `exact` and run for ``--rounds`` rounds (seed 0): its accuracy
+   against the split plan's of step 3, bytes and compute against the cost model.
+Writes benchmarks/executor/results/ (RESULTS.md summarises them). Usage (about 45 minutes on 2
+cores):
     .venv/bin/python benchmarks/executor/run.py [--rounds 100] [--eval-every 5]
 """
 
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
 CODEC = ROOT / "models" / "codec-minilm-l6-topics.json"
+COOP = ROOT / "data" / "instances" / "minilm-topics-coop-4dev.json"
 SFTOPT = [sys.executable, "-m", "sftopt"]
 
 
@@ -48,10 +54,10 @@ def sh(*args: str) -> None:
     subprocess.run([*SFTOPT, *args], check=True, stdout=subprocess.DEVNULL)
 
 
-def solve(instance: Path, out: Path) -> Path:
-    sh("solve", str(instance), "--solver", "alm", "--seed", "0", "--no-simulate", "--bound",
+def solve(instance: Path, out: Path, solver: str = "alm") -> Path:
+    sh("solve", str(instance), "--solver", solver, "--seed", "0", "--no-simulate", "--bound",
        "none", "--out", str(out))
-    return out / f"{instance.stem}.alm.plan.json"
+    return out / f"{instance.stem}.{solver}.plan.json"
 
 
 def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any]:
@@ -139,8 +145,8 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
     ap.add_argument("--out", type=Path, default=HERE / "results")
-    ap.add_argument("--steps", nargs="+", default=["levels", "main", "processes"],
-                    choices=["levels", "main", "processes"],
+    ap.add_argument("--steps", nargs="+", default=["levels", "main", "processes", "cooperative"],
+                    choices=["levels", "main", "processes", "cooperative"],
                     help="steps to run; the others are read from their earlier results")
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                     help="write the fitted accuracy model into the codec table and the data "
@@ -212,9 +218,23 @@ def main() -> None:
     keys = ("round", "loss", "accuracy", "bytes_sent")
     same = [{k: r.get(k) for k in keys} for r in a["rounds"]] == \
         [{k: r.get(k) for k in keys} for r in b["rounds"]]
+    # 5. cooperative: the same devices, data and batches, each device fine-tuning its own
+    # blocks (exact plan), with the accuracy model and codec table of the split instance
+    coop = json.loads(COOP.read_text())
+    coop["training"]["eta"] = inst["training"]["eta"]
+    coop["training"]["max_distortion"] = inst["training"]["max_distortion"]
+    coop["codec"] = inst["codec"]
+    coop_path = COOP if args.write else out / COOP.name
+    write_text(coop_path, json.dumps(coop, indent=1) + "\n")
+    coop_plan = solve(coop_path, out / "plans", "exact")
+    if "cooperative" in args.steps:
+        execute(coop_path, coop_plan, out / "cooperative", *common, "--seed", "0")
+    coop_doc = json.loads((out / "cooperative" / "result.json").read_text())
     summary = {"accuracy_model": model, "main": {k: main_doc[k] for k in (
         "final_accuracy", "baseline_accuracy", "target", "rounds_to_target",
         "bytes_predicted_per_round", "runs", "data")},
+               "cooperative": {k: coop_doc[k] for k in ("final_accuracy", "runs",
+                                                         "bytes_predicted_per_round")},
                "processes": {"rounds": args.process_rounds, "identical": same,
                              "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
                "versions": main_doc["versions"],

@@ -26,6 +26,7 @@ SUITES = {
                       "--no-write", "--out", str(HERE / "executor" / "scratch")]),
     "cooperative": ([], ["--quick", "--seeds", "1", "--out",
                          str(HERE / "cooperative" / "scratch")]),
+    "hierarchical": ([], ["--quick", "--out", str(HERE / "hierarchical" / "scratch")]),
 }
 
 

@@ -522,3 +522,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def codec_and_accuracy(codec: str | None, eta: float | None = None,
+                       max_distortion: float | None = None) -> tuple[dict[str, Any], float, float]:
+    """A generator's codec table (``codec`` names one in models/; None: the analytic table) and
+    its accuracy model: ``eta`` and ``max_distortion`` as given, else as the table's
+    `provenance.accuracy` carries them (fitted by the executor), else 2.0 and 0.2."""
+    from .codec.levels import analytic_codec
+
+    table = analytic_codec() if codec is None else load_codec(codec)
+    fitted = (table.get("provenance") or {}).get("accuracy") or {}
+    eta = fitted.get("eta", 2.0) if eta is None else eta
+    max_distortion = fitted.get("max_distortion", 0.2) if max_distortion is None \
+        else max_distortion
+    return table, eta, max_distortion

@@ -15,10 +15,7 @@ results/scaling.png. Usage
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 import sftopt
+from sftopt.calibrate.device import machine
 from sftopt.core.family import get_family
 from sftopt.core.files import write_csv, write_text
 from sftopt.core.plots import new_figure, save_figure
@@ -182,14 +180,6 @@ def tables(summary: dict[str, Any], scale: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _cpu() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -208,8 +198,7 @@ def main() -> None:
     summary = {"summary": summarize(rows), "scaling": scale,
                "config": {"base": BASE, "sweeps": SWEEPS, "seeds": args.seeds,
                           "quick": args.quick},
-               "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                           "cpu": _cpu()},
+               "machine": machine(),
                "started": began,
                "versions": versions(), "wall_s": time.time() - start}
     write_text(args.out / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -25,13 +25,16 @@ def add_parsers(sub: Any) -> None:
     s.add_argument("--family", choices=list(FAMILIES), default="split")
     # None: the family's own default
     s.add_argument("--devices", type=count, default=None,
-                   help="devices (default: split 10, cooperative 16)")
+                   help="devices (default: split 10, cooperative 16), or users "
+                        "(hierarchical, default 30)")
     s.add_argument("--model", default=None,
-                   help="split: a profile in models/ (default gpt2-small); cooperative: an "
-                        "architecture, counted at --param seq_len (default roberta-base)")
+                   help="split: a profile in models/ (default gpt2-small); cooperative and "
+                        "hierarchical: an architecture, counted at --param seq_len (default "
+                        "roberta-base, gpt2-medium)")
     s.add_argument("--heterogeneity", type=float, default=None, help="0 (identical) .. 1")
     s.add_argument("--bandwidth", type=positive_float, default=None,
-                   help="Hz (default: split 20e6, cooperative 10e6)")
+                   help="Hz (default: split 20e6, cooperative 10e6; hierarchical: each "
+                        "cell, 20e6)")
     s.add_argument("--memory-pressure", type=float, default=None, help="0 (all fit) .. 1")
     s.add_argument("--seed", type=seed, default=0)
     s.add_argument("--name", default=None)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 FAMILIES: dict[str, str | None] = {
     "split": "sftopt.families.split",
     "cooperative": "sftopt.families.cooperative",
-    "hierarchical": None,
+    "hierarchical": "sftopt.families.hierarchical",
 }
 
 
@@ -136,8 +136,11 @@ def get_family(name: Any) -> Family:
     """The family object for ``name`` (its package is imported on first use)."""
     if not isinstance(name, str) or FAMILIES.get(name) is None:
         later = [f for f, pkg in FAMILIES.items() if pkg is None]
-        why = (f"family '{name}' is specified in docs/model.md but not implemented in this "
-               "version" if name in later else
-               f"{' and '.join(later)} are specified in docs/model.md, not implemented yet")
-        raise FamilyError(f"one of {implemented()} ({why}); got {name!r}")
+        if name in later:
+            why = f" (family '{name}' is specified in docs/model.md but not implemented yet)"
+        elif later:
+            why = f" ({' and '.join(later)} are specified in docs/model.md, not implemented yet)"
+        else:
+            why = ""
+        raise FamilyError(f"one of {implemented()}{why}; got {name!r}")
     return importlib.import_module(FAMILIES[name]).FAMILY

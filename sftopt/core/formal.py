@@ -57,3 +57,21 @@ def claims(result: Any, instance: Any, stated: list[tuple[str, float | None, flo
         if said is not None and abs(said - actual) > 1e-9 * max(abs(actual), 1e-300):
             out.append(f"{label}: plan says {said:.12g}, model gives {actual:.12g}")
     return out
+
+
+def open_plan(instance: Any, result: Any, structure_problems: Any,
+              epigraph: tuple[str, ...]) -> tuple[Any, Any]:
+    """A verifier's first step: ``result`` as a Result (a plan file or its dict loaded), and a
+    Report rejecting it when it holds no plan or one ``structure_problems(instance, plan)``
+    finds unfit to evaluate (None: go on and check it)."""
+    from .family import Report
+    from .loading import load_plan
+    from .result import Result
+
+    if not isinstance(result, Result):
+        result = load_plan(result)
+    if result.plan is None:
+        why = "the result holds no plan" + (f" ({result.message})" if result.message else "")
+        return result, Report(False, None, [why], epigraph=epigraph)
+    bad = structure_problems(instance, result.plan)
+    return result, (Report(False, None, bad, epigraph=epigraph) if bad else None)

@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ...codec.levels import analytic_codec
 from ...core.loading import load_instance
 from ...core.schema import SCHEMA_ID
-from ...profiles import ARCHITECTURES, count_profile, load_codec
+from ...profiles import ARCHITECTURES, codec_and_accuracy, count_profile
 
 
 def _fraction(label: str, v: Any) -> None:
@@ -75,11 +74,7 @@ def random_instance(
     if n_devices * max_blocks < len(blocks):
         raise ValueError(f"n_devices x max_blocks must be at least the {len(blocks)} blocks; "
                          f"got {n_devices} x {max_blocks}")
-    table = analytic_codec() if codec is None else load_codec(codec)
-    fitted = (table.get("provenance") or {}).get("accuracy") or {}
-    eta = fitted.get("eta", 2.0) if eta is None else eta
-    max_distortion = fitted.get("max_distortion", 0.2) if max_distortion is None \
-        else max_distortion
+    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
     rng = np.random.default_rng(seed)
     flops = 2e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([8, 16, 32], n_devices) if heterogeneity > 0 else np.full(n_devices, 16)

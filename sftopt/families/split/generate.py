@@ -7,10 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from ...codec.levels import analytic_codec
 from ...core.loading import load_instance
 from ...core.schema import SCHEMA_ID
-from ...profiles import load_codec
+from ...profiles import codec_and_accuracy
 
 
 def random_instance(
@@ -41,11 +40,7 @@ def random_instance(
     for label, v in (("heterogeneity", heterogeneity), ("memory_pressure", memory_pressure)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
             raise ValueError(f"{label} must be a number in [0, 1], got {v!r}")
-    table = analytic_codec() if codec is None else load_codec(codec)
-    fitted = (table.get("provenance") or {}).get("accuracy") or {}
-    eta = fitted.get("eta", 2.0) if eta is None else eta
-    max_distortion = fitted.get("max_distortion", 0.2) if max_distortion is None \
-        else max_distortion
+    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
     rng = np.random.default_rng(seed)
     flops = 1e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([4, 8, 16], n_devices) if heterogeneity > 0 else np.full(n_devices, 8)

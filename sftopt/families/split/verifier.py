@@ -13,8 +13,7 @@ from typing import Any
 import pyomo.environ as pyo
 
 from ...core.family import Report
-from ...core.formal import REL_TOL, claims, read_constraints
-from ...core.loading import load_plan
+from ...core.formal import REL_TOL, claims, open_plan, read_constraints
 from ...core.result import Result
 from .formal import build_split_model
 from .plans import structure_problems
@@ -29,16 +28,10 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
 
     ``figures`` of the report: round_delay, rounds; ``objective`` the total delay R x T.
     """
-    if not isinstance(result, Result):
-        result = load_plan(result)
+    result, rejected = open_plan(inst, result, structure_problems, EPIGRAPH)
+    if rejected is not None:
+        return rejected
     plan = result.plan
-    if plan is None:
-        return Report(False, None, ["the result holds no plan"
-                                    + (f" ({result.message})" if result.message else "")],
-                      epigraph=EPIGRAPH)
-    bad = structure_problems(inst, plan)
-    if bad:
-        return Report(False, None, bad, epigraph=EPIGRAPH)
 
     m = build_split_model(inst, schedule=plan.schedule)
     for k, p in enumerate(plan.devices):

@@ -1,0 +1,1 @@
+"""The `hierarchical` family's solvers, one per file; each registers itself."""

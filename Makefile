@@ -16,7 +16,7 @@ install: $(BIN)/python
 
 install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH)
-	$(BIN)/pip install --quiet -e '.[torch,dev]'
+	$(BIN)/pip install --quiet -e '.[torch,dev,bench]'
 
 run: install
 	$(BIN)/sftopt solve data/instances/default.json --solver alm,milp,greedy-delay,greedy,baseline-equal,vanilla-sl --time-limit 20 --seed 0 --out out

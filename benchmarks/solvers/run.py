@@ -72,17 +72,8 @@ def _instances(cfg: dict[str, Any], seed: int) -> list[tuple[str, Instance]]:
 
 
 def scaled_instance(n: int, seed: int) -> dict[str, Any]:
-    """random_instance with the shared resources grown with the fleet beyond 50 devices.
-
-    The generator's fixed 20 MHz and 80 GB server cannot hold 100+ devices in parallel (server
-    memory), so band, server memory and server FLOP/s scale with n/50 (n/10 for the band).
-    """
-    d = random_instance(n, seed=seed, bandwidth_hz=20e6 * max(1.0, n / 10),
-                        name=f"scaled-{n}-s{seed}")
-    f = max(1.0, n / 50)
-    d["server"] = {**d["server"], "memory_bytes": d["server"]["memory_bytes"] * f,
-                   "flops": d["server"]["flops"] * f}
-    return d
+    """The generator's scaled fleet (band, server memory and FLOP/s grown with n)."""
+    return random_instance(n, seed=seed, scaled=True, name=f"scaled-{n}-s{seed}")
 
 
 def _options(info, cfg: dict[str, Any], time_limit: float) -> dict[str, Any]:

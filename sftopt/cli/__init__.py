@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import InstanceError, Unavailable
-from . import catalogue, examine, execute, solve
+from . import bench, catalogue, examine, execute, solve
 from .common import EXIT_USAGE, UsageError
 
 
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     catalogue.add_parsers(sub)
     examine.add_parsers(sub)
     execute.add_parser(sub)
+    bench.add_parser(sub)
     from ..calibrate.cli import add_parser as add_calibrate_parser  # torch loads only when run
 
     add_calibrate_parser(sub)

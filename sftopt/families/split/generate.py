@@ -26,8 +26,14 @@ def random_instance(
     fading: str = "rayleigh",
     codec: str | None = None,
     eta: float | None = None,
+    scaled: bool = False,
 ) -> dict[str, Any]:
     """A seeded random instance as a JSON-ready dict (validated before it is returned).
+
+    ``scaled``: the shared resources grow with the fleet beyond 50 devices, so that large fleets
+    are feasible: the band to 2 MHz per device (at least ``bandwidth_hz``), the server's memory
+    and FLOP/s by n/50 (at least 80 GB and 100 TFLOP/s). Without it one 80 GB server must hold every
+    device's activations, which fails beyond about 50 devices.
 
     heterogeneity in [0, 1] spreads device FLOP/s over 4^(+-h) around 1 TFLOP/s and batches over
     {4, 8, 16}; memory_pressure in [0, 1] shrinks device memory from "the deepest cut fits"
@@ -41,6 +47,10 @@ def random_instance(
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
             raise ValueError(f"{label} must be a number in [0, 1], got {v!r}")
     table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
+    if not isinstance(scaled, bool):
+        raise ValueError(f"scaled must be true or false, got {scaled!r}")
+    grow = max(1.0, n_devices / 50) if scaled else 1.0
+    band_grow = max(1.0, 20e6 * n_devices / 10 / bandwidth_hz) if scaled else 1.0
     rng = np.random.default_rng(seed)
     flops = 1e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([4, 8, 16], n_devices) if heterogeneity > 0 else np.full(n_devices, 8)
@@ -53,8 +63,8 @@ def random_instance(
         "model": model,
         "training": {"rounds": rounds, "eta": eta, "max_distortion": max_distortion,
                      "agg_every": 10, "state_factor": 4, "rounds_per_frame": 50},
-        "server": {"flops": 1.0e14, "memory_bytes": 8.0e10, "tx_power_w": 1.0},
-        "channel": {"bandwidth_hz": bandwidth_hz, "noise_dbm_hz": -174,
+        "server": {"flops": 1.0e14 * grow, "memory_bytes": 8.0e10 * grow, "tx_power_w": 1.0},
+        "channel": {"bandwidth_hz": bandwidth_hz * band_grow, "noise_dbm_hz": -174,
                     "pathloss": {"a_db": 128.1, "g": 3.76}, "fading": fading, "seed": seed},
         "codec": table,
         "devices": [],

@@ -1,0 +1,46 @@
+"""`sftopt bench`: run a benchmark config (solvers x instances x seeds x time limits), certified
+and verified, rows to a CSV, a markdown summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..bench import ENGINES, ConfigError, load_config, run
+from .common import EXIT_OK, EXIT_USAGE, count
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("bench", help="run a benchmark config: every plan certified and "
+                                     "verified, one CSV row per run")
+    s.add_argument("config", help="the config file (JSON or TOML; see docs/bench.md)")
+    s.add_argument("--out", default=None,
+                   help="folder for runs.csv, summary.md, config.json (default: "
+                        "bench-<config name>)")
+    s.add_argument("--workers", type=count, default=1,
+                   help="tasks at once (default 1: one after another in this process)")
+    s.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local (processes on this machine), dask or ray (a local cluster, or "
+                        "the one at --address); default local")
+    s.add_argument("--address", default=None,
+                   help="an existing Dask scheduler (tcp://host:8786) or Ray cluster (auto, "
+                        "host:6379)")
+    s.add_argument("--resume", action="store_true",
+                   help="continue the runs.csv in --out: finished tasks are skipped")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    s.set_defaults(func=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        out = args.out or f"bench-{config.name}"
+        folder = run(config, out, engine=args.engine, workers=args.workers,
+                     address=args.address, resume=args.resume,
+                     progress=False if args.no_progress else None)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print((folder / "summary.md").read_text(), end="")
+    print(f"rows in {folder / 'runs.csv'}")
+    return EXIT_OK

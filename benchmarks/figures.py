@@ -1,0 +1,211 @@
+"""Figures and the headline table from `sftopt bench` runs (the suite's rows are the one source
+of every figure and claim here; nothing is solved again).
+
+    .venv/bin/python benchmarks/figures.py [--results benchmarks/results]
+
+reads RESULTS/published/runs.csv, RESULTS/sweeps/runs.csv and RESULTS/scaling/runs.csv (those
+present) and writes RESULTS/headline.md, RESULTS/delay_sweeps.png, RESULTS/scaling.png and
+RESULTS/bytes.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sftopt.bench import read_rows
+from sftopt.core.files import write_text
+from sftopt.core.plots import new_figure, save_figure
+
+HERE = Path(__file__).resolve().parent
+FULL = ("alm", "greedy-delay", "milp")  # the full scheme: cuts, compression, optimised shares
+BASELINES = ("baseline-equal", "no-compression", "equal-bandwidth", "fixed-cut", "server-only",
+             "vanilla-sl")
+MARKERS = "osD^v<>pPX*h"
+
+
+def colour(i: int) -> Any:
+    """The i-th of 20 distinguishable colours (tab20), so that no two series share one."""
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](i % 20)
+
+
+def num(v: Any) -> float | None:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def params(row: dict[str, Any]) -> dict[str, str]:
+    """The generator parameters of a row's instance (from its task key), {} for a file."""
+    label = row["task"].split("|")[1]
+    return dict(p.split("=", 1) for p in label.split(",") if "=" in p)
+
+
+def headline(rows: list[dict[str, Any]]) -> str:
+    """Per split instance: the full scheme's best plan against each baseline, delay and bytes;
+    per hierarchical instance: cloud memory against two-tier; per cooperative instance: the
+    optimum against offloading and a random assignment."""
+    by: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for r in rows:
+        if num(r["objective"]) is not None:
+            by[r["instance"]][r["solver"]] = r
+    out = ["### Split: the full scheme against the baselines", "",
+           "The full scheme is the best plan of " + ", ".join(f"`{s}`" for s in FULL)
+           + " (cuts, codec levels, band and server shares optimised). Reduction = 1 - full / "
+           "baseline; total delay R x T and bytes over the air per round.", "",
+           "| instance | full (s) | " + " | ".join(f"vs `{b}`: delay / bytes" for b in BASELINES)
+           + " |", "| --- | --- | " + " | ".join("---" for _ in BASELINES) + " |"]
+    delay_red: dict[str, list[float]] = defaultdict(list)
+    byte_red: dict[str, list[float]] = defaultdict(list)
+    for inst, runs in sorted(by.items()):
+        fam = next(iter(runs.values()))["family"]
+        if fam != "split":
+            continue
+        full = [runs[s] for s in FULL if s in runs]
+        if not full:
+            continue
+        best = min(full, key=lambda r: num(r["objective"]))
+        cells = []
+        for b in BASELINES:
+            if b not in runs:
+                cells.append("-")
+                continue
+            d = 1 - num(best["objective"]) / num(runs[b]["objective"])
+            by_b = num(runs[b]["bytes"])
+            c = None if not by_b else 1 - num(best["bytes"]) / by_b
+            delay_red[b].append(d)
+            if c is not None:
+                byte_red[b].append(c)
+            cells.append(f"{d:.1%} / {'-' if c is None else f'{c:.1%}'}")
+        out.append(f"| {inst} | {num(best['objective']):.6g} ({best['solver']}) | "
+                   + " | ".join(cells) + " |")
+    out += ["", "Largest reductions over these instances: " + "; ".join(
+        f"`{b}` delay {max(delay_red[b]):.1%}, bytes "
+        f"{max(byte_red[b]) if byte_red[b] else float('nan'):.1%}"
+        for b in BASELINES if delay_red[b]) + ".", ""]
+    out += ["### Hierarchical: peak cloud memory, three tiers against two", "",
+            "| instance | three-tier (exact) | two-tier | memory saved | epoch, three / two |",
+            "| --- | --- | --- | --- | --- |"]
+    for inst, runs in sorted(by.items()):
+        if "exact" in runs and "two-tier" in runs and runs["exact"]["family"] == "hierarchical":
+            a, b = runs["exact"], runs["two-tier"]
+            out.append(f"| {inst} | {num(a['peak_memory']) / 1e9:.1f} GB | "
+                       f"{num(b['peak_memory']) / 1e9:.1f} GB | "
+                       f"{1 - num(a['peak_memory']) / num(b['peak_memory']):.1%} | "
+                       f"{num(a['objective']) / num(b['objective']):.2f}x |")
+    out += ["", "### Cooperative: the optimum against the paper's baselines", "",
+            "| instance | exact (s) | crunch | random | offload |",
+            "| --- | --- | --- | --- | --- |"]
+    for inst, runs in sorted(by.items()):
+        if "exact" in runs and runs["exact"]["family"] == "cooperative":
+            t = num(runs["exact"]["objective"])
+            cells = [f"{num(runs[s]['objective']) / t:.2f}x" if s in runs else "-"
+                     for s in ("crunch", "random", "offload")]
+            out.append(f"| {inst} | {t:.4g} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def delay_sweeps(rows: list[dict[str, Any]], path: Path) -> None:
+    """Mean total delay per solver against band, memory pressure and heterogeneity."""
+    sweeps = [("bandwidth", "bandwidth_hz", "band, MHz", 1e-6),
+              ("memory", "memory_pressure", "device memory pressure", 1.0),
+              ("heterogeneity", "heterogeneity", "device heterogeneity", 1.0)]
+    fig, axes = new_figure(len(sweeps), width=9.0, height=3.4)
+    for ax, (name, key, label, scale) in zip(axes, sweeps, strict=True):
+        part = [r for r in rows if r["set"] == name and num(r["objective"]) is not None]
+        solvers = sorted({r["solver"] for r in part})
+        for k, solver in enumerate(solvers):
+            marker = MARKERS[k % len(MARKERS)]
+            pts: dict[float, list[float]] = defaultdict(list)
+            for r in part:
+                if r["solver"] == solver:
+                    pts[float(params(r)[key]) * scale].append(num(r["objective"]))
+            xs = sorted(pts)
+            ax.plot(xs, [statistics.mean(pts[x]) for x in xs], marker=marker, color=colour(k),
+                    label=solver)
+        ax.set_yscale("log")
+        if name == "bandwidth":
+            ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("total delay R x T, s")
+        ax.set_title(f"GPT-2 small, 20 devices: {name} sweep (mean of 3 seeds)")
+        ax.legend(fontsize=6, ncol=2)
+    save_figure(fig, path)
+
+
+def scaling(rows: list[dict[str, Any]], path: Path) -> None:
+    """Wall time and certified gap against size, per family and solver (log-log)."""
+    fig, (ax1, ax2) = new_figure(2, width=9.0, height=3.6)
+    series: dict[tuple[str, str], list[tuple[int, float, float | None]]] = defaultdict(list)
+    for r in rows:
+        if num(r["objective"]) is not None:
+            series[(r["family"], r["solver"])].append(
+                (int(r["parties"]), num(r["wall_s"]), num(r["gap"])))
+    for k, ((fam, solver), pts) in enumerate(sorted(series.items())):
+        pts.sort()
+        label = f"{fam}: {solver}"
+        style = {"marker": MARKERS[k % len(MARKERS)], "color": colour(k), "label": label}
+        ax1.plot([p[0] for p in pts], [p[1] for p in pts], **style)
+        gaps = [(p[0], max(p[2], 1e-6)) for p in pts if p[2] is not None]
+        if gaps:
+            ax2.plot([g[0] for g in gaps], [g[1] for g in gaps], **style)
+    for ax, ylabel in ((ax1, "wall time, s"), (ax2, "certified gap (1e-6 = proved)")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("devices (users)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=6, ncol=2)
+    ax1.set_title("solver wall time and certified gap against size")
+    save_figure(fig, path)
+
+
+def bytes_by_scheme(rows: list[dict[str, Any]], path: Path) -> None:
+    """Bytes over the air per round of every split solver on the published instances."""
+    part = [r for r in rows if r["family"] == "split" and num(r["bytes"])]
+    insts = sorted({r["instance"] for r in part})
+    solvers = sorted({r["solver"] for r in part})
+    fig, (ax,) = new_figure(1, width=10.0, height=4.0)
+    w = 0.8 / max(1, len(solvers))
+    for k, solver in enumerate(solvers):
+        vals = [next((num(r["bytes"]) for r in part if r["instance"] == i
+                      and r["solver"] == solver), 0.0) / 1e6 for i in insts]
+        ax.bar([i + k * w for i in range(len(insts))], vals, width=w, label=solver,
+               color=colour(k))
+    ax.set_xticks([i + 0.4 - w / 2 for i in range(len(insts))], insts, fontsize=7)
+    ax.set_yscale("log")
+    ax.set_ylabel("MB over the air per round")
+    ax.set_title("bytes per round by scheme (published-like split instances)")
+    ax.legend(fontsize=6, ncol=4)
+    save_figure(fig, path)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", type=Path, default=HERE / "results")
+    args = ap.parse_args()
+    res = args.results
+    made = []
+    if (res / "published" / "runs.csv").exists():
+        rows = read_rows(res / "published" / "runs.csv")
+        write_text(res / "headline.md", headline(rows))
+        bytes_by_scheme(rows, res / "bytes.png")
+        made += ["headline.md", "bytes.png"]
+    if (res / "sweeps" / "runs.csv").exists():
+        delay_sweeps(read_rows(res / "sweeps" / "runs.csv"), res / "delay_sweeps.png")
+        made.append("delay_sweeps.png")
+    if (res / "scaling" / "runs.csv").exists():
+        scaling(read_rows(res / "scaling" / "runs.csv"), res / "scaling.png")
+        made.append("scaling.png")
+    print(f"wrote {', '.join(made) or 'nothing (no runs found)'} in {res}")
+
+
+if __name__ == "__main__":
+    main()

@@ -142,15 +142,22 @@ def delay_sweeps(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def scaling(rows: list[dict[str, Any]], path: Path) -> None:
-    """Wall time and certified gap against size, per family and solver (log-log)."""
+    """Wall time and certified gap against size, per family and solver (log-log; the median
+    over the instances of one size)."""
     fig, (ax1, ax2) = new_figure(2, width=9.0, height=3.6)
     series: dict[tuple[str, str], list[tuple[int, float, float | None]]] = defaultdict(list)
     for r in rows:
         if num(r["objective"]) is not None:
             series[(r["family"], r["solver"])].append(
                 (int(r["parties"]), num(r["wall_s"]), num(r["gap"])))
-    for k, ((fam, solver), pts) in enumerate(sorted(series.items())):
-        pts.sort()
+    for k, ((fam, solver), raw) in enumerate(sorted(series.items())):
+        sizes = sorted({p[0] for p in raw})  # several instances of one size: their median
+        pts = []
+        for n in sizes:
+            walls = [p[1] for p in raw if p[0] == n]
+            gaps_n = [p[2] for p in raw if p[0] == n and p[2] is not None]
+            pts.append((n, statistics.median(walls),
+                        statistics.median(gaps_n) if gaps_n else None))
         label = f"{fam}: {solver}"
         style = {"marker": MARKERS[k % len(MARKERS)], "color": colour(k), "label": label}
         ax1.plot([p[0] for p in pts], [p[1] for p in pts], **style)

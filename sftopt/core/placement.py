@@ -68,12 +68,25 @@ class Route:
 
 @dataclass(frozen=True)
 class Upload:
-    """Every ``every`` rounds ``src`` sends the adapters of ``stages`` to ``dst`` for averaging."""
+    """Every ``every`` rounds ``src`` sends the adapters of ``stages`` to ``dst`` for averaging.
+
+    ``owner``: whose copy travels (None: ``src``'s own); another party's means ``src`` relays
+    the copy it received from ``owner`` in the same round (an edge forwarding its user's
+    adapters to the cloud). ``after``: the index of the route after whose turn (and step) it
+    is sent (None: at the end of the round). Averaging happens at the end of the round, on
+    the last copy of each owner that reached the party no upload leaves (the aggregator)."""
 
     src: str
     dst: str
     stages: tuple[int, ...]
     every: int
+    owner: str | None = None
+    after: int | None = None
+
+    @property
+    def of(self) -> str:
+        """The party whose adapters this upload carries."""
+        return self.src if self.owner is None else self.owner
 
 
 @dataclass(frozen=True)

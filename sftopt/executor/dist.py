@@ -1,12 +1,14 @@
-"""One process per party: devices and the server exchange the encoded bytes over
-torch.distributed (gloo), on the loopback here and across machines the same way.
+"""One process per party: devices, edges and the server (or cloud) exchange the encoded bytes
+over torch.distributed (gloo), on the loopback here and across machines the same way.
 
-Rank 0 hosts the parties that close a route (the server) and keeps the records; every other
-party runs in a process of its own. Per round, in this order: each device sends its labels and
-its encoded hidden state and waits for the encoded gradient; rank 0 serves the routes in route
-order (so the server's arithmetic is the in-process run's, and so are the results); then the
-uploads and the means sent back; then each device's timing; then, on evaluation rounds, a copy
-of each device's adapters (instrumentation, not counted as traffic).
+Rank 0 hosts the parties that close a route (the server, the cloud) and the aggregator, and
+keeps the records; every other party runs in a process of its own. Every process runs the same
+round as the one-process runtime (`Runtime.play`) on the parties it hosts: the routes in the
+same order, each process doing its segments' part and sending what crosses to another process
+(labels and the encoded hidden state up, the encoded gradient down), then the uploads, the
+averaging at rank 0 and the means sent back. So a run gives the in-process run's records. Then
+each process sends rank 0 what it counted and timed and the losses it computed, and, on
+evaluation rounds, a copy of its party's adapters (instrumentation, not counted as traffic).
 """
 
 from __future__ import annotations
@@ -18,11 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..torchrt.models import StagedModel
-from .runtime import Runtime, Setup
-from .wire import Meter
+from .runtime import Runtime, Setup, aggregator, return_paths
 
 
 def _send(dst: int, data: bytes) -> None:
@@ -47,15 +46,55 @@ def _recv(src: int) -> bytes:
     return buf.numpy().tobytes()
 
 
-def _ranks(setup: Setup) -> tuple[set[str], dict[str, int]]:
-    """The parties rank 0 hosts (those that close a two-segment route) and every other party's
-    rank (placement order)."""
+class Wire:
+    """The `Net` of one process of a run: the rank of every party, bytes over gloo."""
+
+    def __init__(self, rank: int, ranks: dict[str, int]):
+        self.rank, self.ranks = rank, ranks
+
+    def local(self, party: str) -> bool:
+        return self.ranks[party] == self.rank
+
+    def send(self, party: str, data: bytes) -> None:
+        _send(self.ranks[party], data)
+
+    def recv(self, party: str) -> bytes:
+        return _recv(self.ranks[party])
+
+
+def layout(setup: Setup) -> tuple[set[str], dict[str, int]]:
+    """The parties rank 0 hosts (those that close a route of several segments, and the
+    aggregator) and every party's rank (the others in placement order from 1)."""
     pl = setup.placement
-    host = {r.segments[-1].party for r in pl.routes if len(r.segments) == 2}
-    others = [p.name for p in pl.parties
-              if p.name not in host and any(s.party == p.name for r in pl.routes
-                                            for s in r.segments)]
-    return host, {name: k + 1 for k, name in enumerate(others)}
+    host = {r.segments[-1].party for r in pl.routes if len(r.segments) > 1}
+    sink = aggregator(pl)
+    if sink is not None:
+        host.add(sink)
+    active = {s.party for r in pl.routes for s in r.segments} | \
+        {p for u in pl.uploads for p in (u.src, u.dst)}
+    others = [p.name for p in pl.parties if p.name in active and p.name not in host]
+    ranks = {name: 0 for name in host}
+    ranks.update({name: k + 1 for k, name in enumerate(others)})
+    missing = sorted(active - set(ranks))
+    if missing:
+        raise ValueError(f"parties {missing} run segments or uploads but are not parties of "
+                         "the placement")
+    return host, ranks
+
+
+def _check(setup: Setup, host: set[str]) -> None:
+    """What one process per party cannot run, named before any process starts."""
+    pl = setup.placement
+    if pl.gradient_uploads or any(not lk.backward for r in pl.routes for lk in r.links):
+        raise ValueError(f"one process per party runs split and hierarchical placements "
+                         f"(hidden states up, gradients back, adapter averaging); a {pl.family} "
+                         "plan runs in one process (leave out --processes)")
+    returns = return_paths(pl)
+    for stage, parties in pl.copies().items():
+        for name in parties:
+            if name not in host and (name not in returns or stage not in returns[name][1]):
+                raise ValueError(f"one process per party: {name} trains the adapters of stage "
+                                 f"{stage} but uploads none of them for averaging")
 
 
 def _free_port() -> int:
@@ -83,43 +122,27 @@ def _init(rank: int, world: int, port: int) -> None:
                             timeout=datetime.timedelta(seconds=TIMEOUT_S))
 
 
-def _device(rank: int, world: int, port: int, setup: Setup, build: Callable[[], StagedModel],
-            name: str, rounds: int, eval_every: int) -> None:
-    """A device's process: its routes' first halves, uploads, timing and evaluation copies."""
+def _evaluating(rnd: int, rounds: int, eval_every: int) -> bool:
+    return (rnd + 1) % eval_every == 0 or rnd + 1 == rounds
+
+
+def _party(rank: int, world: int, port: int, setup: Setup, build: Callable[[], StagedModel],
+           name: str, ranks: dict[str, int], rounds: int, eval_every: int) -> None:
+    """A party's process (a device, a user, an edge): its part of every round, then what it
+    counted, timed and computed, and on evaluation rounds a copy of its adapters."""
     import torch.distributed as dist
 
     _init(rank, world, port)
     try:
         rt = Runtime(setup, build, parties={name})
-        pl = setup.placement
-        # this device's routes in the order rank 0 serves them
-        mine = [(i, pl.routes[i]) for g in pl.groups for i in g
-                if pl.routes[i].segments[0].party == name]
-        uploads = any(u.src == name for u in pl.uploads)
+        net = Wire(rank, ranks)
         for rnd in range(rounds):
-            rt.start_round()
-            rt.codec_s = 0.0
-            alone = []
-            for ri, route in mine:
-                x, y = setup.batch(route.owner)
-                if route.links:
-                    out, blob = rt.first_half(ri, route, rnd, x, y)
-                    _send(0, y.numpy().tobytes())
-                    _send(0, blob)
-                    rt.finish(route, out, _recv(0))
-                else:
-                    alone.append((ri, rt.alone(ri, route, x, y), route.batch))
-                if rt.sequential:
-                    rt.step()
-            if not rt.sequential:
-                rt.step()
-            if (rnd + 1) % setup.agg_every == 0 and uploads:
-                _send(0, rt.snapshot(name, upload=True))
-                rt.receive_mean(name, _recv(0))
-            stats = {"compute_s": rt.parties[name].compute_s, "codec_s": rt.codec_s,
-                     "alone": alone}
+            meter, losses = rt.play(rnd, net)
+            stats = {"compute_s": {n: p.compute_s for n, p in rt.parties.items()},
+                     "codec_s": rt.codec_s, "meter": meter.dump(),
+                     "losses": [[ri, v, n] for ri, (v, n) in losses.items()]}
             _send(0, json.dumps(stats).encode())
-            if ((rnd + 1) % eval_every == 0 or rnd + 1 == rounds) and rt.trained(name):
+            if _evaluating(rnd, rounds, eval_every) and rt.trained(name):
                 _send(0, rt.snapshot(name))
     finally:
         dist.destroy_process_group()
@@ -128,23 +151,21 @@ def _device(rank: int, world: int, port: int, setup: Setup, build: Callable[[], 
 def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
                     eval_every: int, *, write: Callable[[dict[str, Any]], None],
                     progress: bool = False) -> list[dict[str, Any]]:
-    """`run.train` with every device in a process of its own (this process is rank 0)."""
-    pl = setup.placement
-    if pl.gradient_uploads or any(not lk.backward for r in pl.routes for lk in r.links):
-        raise ValueError(f"one process per party runs split placements (hidden states up, "
-                         f"gradients back, adapter averaging); a {pl.family} plan runs in one "
-                         "process (leave out --processes)")
+    """`run.train` with every party but those of rank 0 in a process of its own (this process
+    is rank 0)."""
+    host, ranks = layout(setup)
+    _check(setup, host)
     import torch.distributed as dist
     import torch.multiprocessing as mp
     from tqdm import tqdm
 
-    host, ranks = _ranks(setup)
-    world = 1 + len(ranks)
+    others = {name: rank for name, rank in ranks.items() if rank > 0}
+    world = 1 + len(others)
     port = _free_port()
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_device, args=(rank, world, port, setup, build, name, rounds,
-                                               eval_every), daemon=True)
-             for name, rank in ranks.items()]
+    procs = [ctx.Process(target=_party, args=(rank, world, port, setup, build, name, ranks,
+                                              rounds, eval_every), daemon=True)
+             for name, rank in others.items()]
     for p in procs:
         p.start()
     records: list[dict[str, Any]] = []
@@ -152,13 +173,14 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
     try:
         _init(0, world, port)
         rt = Runtime(setup, build, parties=host)
-        acc, test_loss = rt.evaluate(_gather(rt, ranks, initial=True))
+        net = Wire(0, ranks)
+        acc, test_loss = rt.evaluate(_gather(rt, others, initial=True))
         records.append({"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
                         "test_loss": test_loss})
         write(records[0])
         for rnd in tqdm(range(rounds), desc=f"{setup.name} (processes)", unit="round",
                         disable=not progress, leave=False):
-            records.append(_round(rt, setup, ranks, rnd, rounds, eval_every))
+            records.append(_round(rt, net, others, rnd, rounds, eval_every))
             write(records[-1])
     except KeyboardInterrupt:
         raise
@@ -172,7 +194,7 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=10)
-    bad = [(name, p.exitcode) for name, p in zip(ranks, procs, strict=True)
+    bad = [(name, p.exitcode) for name, p in zip(others, procs, strict=True)
            if p.exitcode not in (0, None)]
     if failed is not None or bad:
         who = ", ".join(f"{n} (exit {c})" for n, c in bad) or "no process exited with an error"
@@ -181,12 +203,12 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
     return records
 
 
-def _gather(rt: Runtime, ranks: dict[str, int], initial: bool = False
+def _gather(rt: Runtime, others: dict[str, int], initial: bool = False
             ) -> dict[int, dict[str, list[Any]]]:
-    """Every copy of every trained stage: this process's own, the devices' (sent to it). At
-    the start every copy equals this process's model, so nothing needs sending."""
+    """Every copy of every trained stage: this process's own, the other parties' (sent to
+    it). At the start every copy equals this process's model, so nothing needs sending."""
     held = rt.held()
-    for name, rank in ranks.items():
+    for name, rank in others.items():
         if not rt.trained(name):
             continue
         if initial:
@@ -197,50 +219,21 @@ def _gather(rt: Runtime, ranks: dict[str, int], initial: bool = False
     return held
 
 
-def _round(rt: Runtime, setup: Setup, ranks: dict[str, int], rnd: int, rounds: int,
+def _round(rt: Runtime, net: Wire, others: dict[str, int], rnd: int, rounds: int,
            eval_every: int) -> dict[str, Any]:
-    import torch
-
-    pl = setup.placement
-    meter = Meter()
     start = time.perf_counter()
-    rt.start_round()
-    rt.codec_s = 0.0
-    losses: dict[int, tuple[float, int]] = {}  # by route, summed in route order as in-process
-    for group in pl.groups:
-        for ri in group:
-            route = pl.routes[ri]
-            if not route.links:
-                continue  # the device computes its loss itself (it reports it below)
-            src = ranks[route.segments[0].party]
-            y = np.frombuffer(_recv(src), dtype=np.int64).copy()
-            blob = _recv(src)
-            loss, back = rt.second_half(ri, route, rnd, blob, torch.from_numpy(y), meter)
-            _send(src, back)
-            losses[ri] = (loss, route.batch)
-            if rt.sequential:
-                rt.step({route.segments[-1].party})
-    if not rt.sequential:
-        rt.step()
-    if (rnd + 1) % setup.agg_every == 0:
-        received = {u.src: _recv(ranks[u.src]) for u in pl.uploads}
-        for src, blob in rt.aggregate(meter, received).items():
-            _send(ranks[src], blob)
+    meter, losses = rt.play(rnd, net)
     compute = {n: p.compute_s for n, p in rt.parties.items()}
     codec = rt.codec_s
-    for name, rank in ranks.items():
+    for rank in others.values():
         stats = json.loads(_recv(rank))
-        compute[name] = stats["compute_s"]
+        compute.update(stats["compute_s"])
         codec += stats["codec_s"]
-        losses.update({ri: (v, n) for ri, v, n in stats["alone"]})
-    order = [losses[ri] for group in pl.groups for ri in group]
-    total = sum(n for _, n in order)
-    rec = {"run": setup.name, "round": rnd + 1, "loss": sum(v * n for v, n in order) / total,
-           "bytes_sent": meter.charged,
-           "bytes": meter.record(),
-           "levels": {str(k): v for k, v in sorted(meter.by_level.items())},
-           "compute_s": compute, "codec_s": codec, "wall_s": time.perf_counter() - start,
+        meter.add(stats["meter"])
+        losses.update({ri: (v, n) for ri, v, n in stats["losses"]})
+    rec = {"run": rt.setup.name,
+           **rt.record(rnd, meter, losses, compute, codec, time.perf_counter() - start),
            "accuracy": None, "test_loss": None}
-    if (rnd + 1) % eval_every == 0 or rnd + 1 == rounds:
-        rec["accuracy"], rec["test_loss"] = rt.evaluate(_gather(rt, ranks))
+    if _evaluating(rnd, rounds, eval_every):
+        rec["accuracy"], rec["test_loss"] = rt.evaluate(_gather(rt, others))
     return rec

@@ -168,8 +168,9 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
 
     placement = family.placement(instance, result)
     if options.processes and placement.gradient_uploads:
-        raise ValueError(f"--processes runs split plans (hidden states up, gradients back); a "
-                         f"{instance.family} plan runs in one process (leave out --processes)")
+        raise ValueError(f"--processes runs split and hierarchical plans (hidden states up, "
+                         f"gradients back); a {instance.family} plan runs in one process (leave "
+                         "out --processes)")
     levels = [Level(c.keep_ratio, c.bits) for c in instance.codec.levels]
     split = shards(data.y_train, len(placement.routes), seed=options.seed,
                    dirichlet=options.dirichlet)

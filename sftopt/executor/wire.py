@@ -87,6 +87,21 @@ class Meter:
         uploads."""
         return self.up + self.down + self.adapters + self.gradients
 
+    def dump(self) -> dict[str, Any]:
+        """Everything counted, as JSON (a party's process sends it to rank 0)."""
+        return {**self.record(), "by_level": {str(k): v for k, v in self.by_level.items()}}
+
+    def add(self, other: dict[str, Any]) -> None:
+        """Another process's `dump` into this meter."""
+        for kind, n in other.items():
+            if kind == "by_level":
+                for level, (nbytes, elems) in n.items():
+                    entry = self.by_level.setdefault(int(level), [0, 0])
+                    entry[0] += nbytes
+                    entry[1] += elems
+            else:
+                setattr(self, kind, getattr(self, kind) + n)
+
     def record(self) -> dict[str, Any]:
         return {"up": self.up, "down": self.down, "adapters": self.adapters,
                 "gradients": self.gradients, "broadcast": self.broadcast,

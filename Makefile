@@ -25,8 +25,8 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
-bench: install-dev
-	$(BIN)/python -m benchmarks.run
+bench: install-dev  # the quick suite (seconds); full runs: python -m benchmarks.run (docs/bench.md)
+	$(BIN)/python -m benchmarks.run --quick
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -21,20 +21,12 @@ from typing import Any
 
 from sftopt.bench import read_rows
 from sftopt.core.files import write_text
-from sftopt.core.plots import new_figure, save_figure
+from sftopt.core.plots import new_figure, plain_log_ticks, save_figure, series_style
 
 HERE = Path(__file__).resolve().parent
 FULL = ("alm", "greedy-delay", "milp")  # the full scheme: cuts, compression, optimised shares
 BASELINES = ("baseline-equal", "no-compression", "equal-bandwidth", "fixed-cut", "server-only",
              "vanilla-sl")
-MARKERS = "osD^v<>pPX*h"
-
-
-def colour(i: int) -> Any:
-    """The i-th of 20 distinguishable colours (tab20), so that no two series share one."""
-    from matplotlib import colormaps
-
-    return colormaps["tab20"](i % 20)
 
 
 def num(v: Any) -> float | None:
@@ -122,27 +114,31 @@ def delay_sweeps(rows: list[dict[str, Any]], path: Path) -> None:
               ("memory", "memory_pressure", "device memory pressure", 1.0),
               ("heterogeneity", "heterogeneity", "device heterogeneity", 1.0)]
     fig, axes = new_figure(len(sweeps), width=9.0, height=3.4)
+    # one style per solver across the panels; plans that coincide (the delay-optimal plan is
+    # found by several) show as overlapping markers of different shapes
+    names = sorted({r["solver"] for r in rows})
+    style = {solver: series_style(k) for k, solver in enumerate(names)}
     for ax, (name, key, label, scale) in zip(axes, sweeps, strict=True):
         part = [r for r in rows if r["set"] == name and num(r["objective"]) is not None]
         if not part:
             continue
-        solvers = sorted({r["solver"] for r in part})
-        for k, solver in enumerate(solvers):
-            marker = MARKERS[k % len(MARKERS)]
+        for k, solver in enumerate(sorted({r["solver"] for r in part})):
             pts: dict[float, list[float]] = defaultdict(list)
             for r in part:
                 if r["solver"] == solver:
                     pts[float(params(r)[key]) * scale].append(num(r["objective"]))
             xs = sorted(pts)
-            ax.plot(xs, [statistics.mean(pts[x]) for x in xs], marker=marker, color=colour(k),
-                    label=solver)
+            ax.plot(xs, [statistics.mean(pts[x]) for x in xs], label=solver,
+                    ms=8 - 0.4 * k, **style[solver])
         ax.set_yscale("log")
         if name in ("bandwidth", "devices"):
             ax.set_xscale("log")
+        plain_log_ticks(ax, "xy" if name in ("bandwidth", "devices") else "y")
         ax.set_xlabel(label)
         ax.set_ylabel("total delay R x T, s")
-        ax.set_title(f"GPT-2 small, 20 devices: {name} sweep (mean of 3 seeds)")
-        ax.legend(fontsize=6, ncol=2)
+        fleet = "5-200 devices" if name == "devices" else "20 devices"
+        ax.set_title(f"GPT-2 small, {fleet}: {name} sweep (mean of 3 seeds)")
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save_figure(fig, path)
 
 
@@ -164,18 +160,20 @@ def scaling(rows: list[dict[str, Any]], path: Path) -> None:
             pts.append((n, statistics.median(walls),
                         statistics.median(gaps_n) if gaps_n else None))
         label = f"{fam}: {solver}"
-        style = {"marker": MARKERS[k % len(MARKERS)], "color": colour(k), "label": label}
+        style = {**series_style(k), "label": label}
         ax1.plot([p[0] for p in pts], [p[1] for p in pts], **style)
         gaps = [(p[0], max(p[2], 1e-6)) for p in pts if p[2] is not None]
         if gaps:
             ax2.plot([g[0] for g in gaps], [g[1] for g in gaps], **style)
-    for ax, ylabel in ((ax1, "wall time, s"), (ax2, "certified gap (1e-6 = proved)")):
+    for ax, ylabel in ((ax1, "wall time, s (median)"),
+                       (ax2, "certified gap (median;\n1e-06 = proved optimal)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        plain_log_ticks(ax, "xy")
         ax.set_xlabel("devices (users)")
         ax.set_ylabel(ylabel)
-        ax.legend(fontsize=6, ncol=2)
-    ax1.set_title("solver wall time and certified gap against size")
+    ax1.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax1.set_title("solver wall time and certified gap against size (each family's generator)")
     save_figure(fig, path)
 
 
@@ -190,12 +188,14 @@ def bytes_by_scheme(rows: list[dict[str, Any]], path: Path) -> None:
         vals = [next((num(r["bytes"]) for r in part if r["instance"] == i
                       and r["solver"] == solver), 0.0) / 1e6 for i in insts]
         ax.bar([i + k * w for i in range(len(insts))], vals, width=w, label=solver,
-               color=colour(k))
-    ax.set_xticks([i + 0.4 - w / 2 for i in range(len(insts))], insts, fontsize=7)
+               color=series_style(k)["color"], hatch="//" if k >= 10 else None,
+               edgecolor="white", linewidth=0.3)
+    ax.set_xticks([i + 0.4 - w / 2 for i in range(len(insts))], insts, fontsize=9)
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     ax.set_ylabel("MB over the air per round")
-    ax.set_title("bytes per round by scheme (published-like split instances)")
-    ax.legend(fontsize=6, ncol=4)
+    ax.set_title("bytes per round by scheme, bundled split instances (no bar: no plan found)")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save_figure(fig, path)
 
 
@@ -213,9 +213,10 @@ def reallocation_rate(path: Path, out: Path) -> None:
         rate = [1000.0 / statistics.median(num(r[key]) for r in rows
                                            if int(r["devices"]) == n and num(r.get(key)))
                 for n in sizes]
-        ax.plot(sizes, rate, marker=MARKERS[k], color=colour(2 * k), label=label)
+        ax.plot(sizes, rate, label=label, **series_style(k))
     ax.set_xscale("log")
     ax.set_yscale("log")
+    plain_log_ticks(ax, "xy")
     ax.set_xlabel("devices")
     ax.set_ylabel("re-allocations per second")
     ax.set_title("online re-allocation rate (one core; benchmarks/allocation)")

@@ -15,27 +15,35 @@ from .core.family import Report, get_family
 from .core.loading import load_instance, load_plan
 from .core.options import Deadline
 from .core.placement import Placement
-from .core.registry import SolverInfo
+from .core.registry import SolverInfo, SolverOptionError
 from .core.registry import solve as _solve
 from .core.registry import solvers as _solvers
 from .core.result import Result, Status, Termination
 from .core.schema import InstanceBase as Instance
 
 __all__ = ["Deadline", "Instance", "InstanceError", "Placement", "Report", "Result",
-           "SolverInfo", "Status", "Termination", "available", "certify", "get_family",
-           "list_solvers", "load_instance", "load_plan", "placement", "simulate", "solve",
-           "verify"]
+           "SolverInfo", "SolverOptionError", "Status", "Termination", "available", "certify",
+           "get_family", "list_solvers", "load_instance", "load_plan", "placement", "simulate",
+           "solve", "verify"]
 __version__ = "0.1.0"
 
 
-def solve(instance: Instance, method: str | None = None, **options: Any) -> Result:
+def solve(instance: Instance, method: str | None = None, *, warm_start: Result | None = None,
+          certify: bool | str = False, **options: Any) -> Result:
     """Solve ``instance`` with the solver ``method`` of its family (default: the family's).
 
     Options: the solver's own (``sftopt solvers`` lists them) and the common ones, time_limit
-    (s), seed, threads, gap_tol. Returns a Result (``objective``, ``bound``, ``gap``,
-    ``status``, ``termination``, ``plan``, ...).
+    (s; 0: the first plan at once), seed, threads, gap_tol; each is checked against its
+    declared type and range first (SolverOptionError, a TypeError, naming the option and its
+    valid range). ``warm_start``: a previous Result, e.g. of the fleet before a device joined
+    or left; solvers that start from a plan (split: greedy-delay, alm, sqp) map it onto this
+    instance by device id, the others list it in ``ignored_options``. ``certify``: True
+    attaches the best certified bound and its gap as `sftopt solve` does (`certify`, the
+    family's default bound method; a method's name picks another); off by default because a
+    bound can cost seconds (split's lagrangian: about 4 s at 2 devices, 13 s at 50). Returns a
+    Result (``objective``, ``bound``, ``gap``, ``status``, ``termination``, ``plan``, ...).
     """
-    return _solve(instance, method, **options)
+    return _solve(instance, method, warm_start=warm_start, certify=certify, **options)
 
 
 def list_solvers(family: str | None = None) -> list[SolverInfo]:

@@ -34,6 +34,7 @@ import io
 import itertools
 import json
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -394,9 +395,15 @@ def _append(path: Path, rows: list[dict[str, Any]], header: bool) -> None:
     if header:
         w.writeheader()
     w.writerows(rows)
-    with path.open("a", newline="") as f:
-        f.write(buf.getvalue())
-        f.flush()
+    # one write() of the task's whole rows, appended: an interrupt (SIGINT, SIGTERM) lands
+    # before or after it, never inside a line; a torn line (disk full) is dropped on --resume
+    data = buf.getvalue().encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    finally:
+        os.close(fd)
 
 
 def run(config: Config, out: str | Path, *, engine: str = "local", workers: int = 1,

@@ -11,6 +11,13 @@ import numpy as np
 LN2 = float(np.log(2.0))
 
 
+# z = x/b below which the rate and its slope are computed differently: a deep fade given a
+# huge band (z ~ 1e-8 at 10,000 faded devices) made log2(1 + z) lose ~1e-16/z of its value
+# and ln(1 + z) - z/(1 + z) ~ z^2/2 lose ~2e-16/z^2, enough to cost the allocator its 1e-9
+# certificate; above it (every usual SNR) the arithmetic, and so every bit, is as before
+SMALL_Z = 1e-3
+
+
 def noise_w_per_hz(noise_dbm_hz: float) -> float:
     """Noise power spectral density N0 in W/Hz from dBm/Hz."""
     return 10.0 ** ((noise_dbm_hz - 30.0) / 10.0)
@@ -27,7 +34,16 @@ def shannon_rate(bandwidth_hz: np.ndarray, snr_coef: np.ndarray) -> np.ndarray:
     b = np.asarray(bandwidth_hz, dtype=float)
     x = np.asarray(snr_coef, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r = b * np.log2(1.0 + x / b)
+        z = x / b
+        r = b * np.log2(1.0 + z)
+        # at z < SMALL_Z, 1 + z keeps few of z's digits (a relative error ~ 1e-16 / z: 1e-8 at
+        # a deep fade's z = 1e-8, and 0 below 1.1e-16): log1p there, the same bits elsewhere
+        small = z < SMALL_Z
+        if np.ndim(small) == 0:
+            r = b * np.log1p(z) / LN2 if small else r
+        elif small.any():
+            r[small] = (b * np.log1p(z) / LN2)[small] if np.ndim(b) else \
+                b * np.log1p(z[small]) / LN2
     return np.where(b > 0, r, 0.0)
 
 
@@ -38,15 +54,90 @@ def inv_rate(b: np.ndarray, x: np.ndarray, order: int = 2) -> tuple[np.ndarray, 
     1/r is convex and decreasing in b (r is concave and increasing): what makes every
     communication delay convex in the band.
     """
-    z = x / b
-    lg = np.log1p(z)
-    r = b * lg / LN2
-    r1 = (lg - z / (1.0 + z)) / LN2
-    inv = 1.0 / r
-    if order < 2:
-        return (inv, r1 * inv * inv)[: order + 1]
-    r2 = -(x * z) / (LN2 * (b + x) ** 2)  # = -x^2 / (ln2 b (b+x)^2)
-    return inv, r1 * inv * inv, (2.0 * r1 * r1 - r * r2) * inv * inv * inv
+    return _inv_rate_terms(np.asarray(b, dtype=float), np.asarray(x, dtype=float), None, order,
+                           None)
+
+
+class InvRateSum:
+    """sum_i w_i / r_i(b), its -d/db and d2/db2 for rates r_i(b) = b log2(1 + x_i/b) sharing
+    one band b per device: ``x`` and ``w`` stacked as (links, devices), e.g. a device's uplink
+    and downlink, evaluated in one pass (`inv_rate`'s arithmetic, bit for bit).
+
+    For a solver's inner loop: the intermediates live in scratch arrays kept between calls
+    (at 10,000 devices, fresh ones cost more than the arithmetic: every call's temporaries
+    were handed back to the system and faulted in again, about 4x the time); the results are
+    new arrays.
+    """
+
+    def __init__(self, x: np.ndarray, w: np.ndarray):
+        self.x = np.asarray(x, dtype=float)
+        self.w = np.asarray(w, dtype=float)
+        self._buf: list[np.ndarray] | None = None
+
+    def __call__(self, b: np.ndarray, order: int = 2) -> tuple[np.ndarray, ...]:
+        """The sums for bands ``b`` (one per device, or one for all)."""
+        if self._buf is None:
+            self._buf = [np.empty(self.x.shape) for _ in range(7)]
+        return _inv_rate_terms(b, self.x, self.w, order, self._buf)
+
+
+
+
+def _series(z: np.ndarray) -> np.ndarray:
+    """ln(1 + z) - z/(1 + z) = z^2/2 - 2z^3/3 + 3z^4/4 - 4z^5/5 + 5z^6/6 - ..., |z| small."""
+    return z * z * (0.5 - z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0)))))
+
+
+def _small_z_fix(d: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """``d`` = ln(1 + z) - z/(1 + z) with its entries at z < SMALL_Z from the series (6 terms:
+    a relative error below 2e-15; the others keep their bits)."""
+    if np.ndim(z) == 0:
+        return _series(z) if z < SMALL_Z else d
+    small = z < SMALL_Z
+    if small.any():
+        d[small] = _series(z[small])
+    return d
+
+
+def _inv_rate_terms(b: np.ndarray, x: np.ndarray, w: np.ndarray | None, order: int,
+                    buf: list[np.ndarray] | None) -> tuple[np.ndarray, ...]:
+    """The one implementation of 1/r and its derivatives (`inv_rate`): per link (w None) or
+    weighted by ``w`` and summed over the first axis (two links: w0 f0 + w1 f1), computed in
+    ``buf`` (7 scratch arrays) or in fresh arrays (buf None). The operations and their order
+    are those the solvers' reference results were made with: any other order moves last bits,
+    and a local search can turn last bits into another plan."""
+    Z, LG, R, R1, INV, T1, T2 = buf if buf is not None else (None,) * 7
+
+    def total(v: np.ndarray) -> np.ndarray:
+        if w is None:
+            return v.copy()  # v's buffer is worked on further
+        p = np.multiply(w, v, out=T2)
+        return p[0] + p[1] if len(p) == 2 else p.sum(axis=0)
+
+    z = np.divide(x, b, out=Z)
+    lg = np.log1p(z, out=LG)
+    r = np.divide(np.multiply(b, lg, out=R), LN2, out=R)
+    inv = np.divide(1.0, r, out=INV)
+    out = [total(inv)]
+    if order >= 1:
+        # r1 = (lg - z / (1 + z)) / ln2
+        r1 = np.divide(z, np.add(z, 1.0, out=R1), out=R1)
+        r1 = np.subtract(lg, r1, out=R1)
+        r1 = _small_z_fix(r1, z)
+        r1 = np.divide(r1, LN2, out=R1)
+        t = np.multiply(np.multiply(r1, inv, out=T1), inv, out=T1)
+        out.append(total(t))
+        if order >= 2:
+            # r2 = -(x z) / (ln2 (b + x)^2); (1/r)'' = (2 r1 r1 - r r2) inv^3
+            t = np.add(b, x, out=T1)
+            t = np.multiply(LN2, np.power(t, 2, out=T1), out=T1)
+            r2 = np.negative(np.multiply(x, z, out=LG), out=LG)  # lg is free from here
+            r2 = np.divide(r2, t, out=LG)
+            t = np.multiply(np.multiply(2.0, r1, out=T1), r1, out=T1)
+            t = np.subtract(t, np.multiply(r, r2, out=LG), out=T1)
+            t = np.multiply(np.multiply(np.multiply(t, inv, out=T1), inv, out=T1), inv, out=T1)
+            out.append(total(t))
+    return tuple(out)
 
 
 def band_for_rate(rate: np.ndarray, x: np.ndarray) -> np.ndarray:

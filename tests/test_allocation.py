@@ -219,3 +219,67 @@ def test_nested_fallback_agrees(n: int, seed: int) -> None:
     fast, slow = exact_allocation(t, B), _nested(t, B, 1e-9)
     assert slow.round_delay == pytest.approx(fast.round_delay, rel=1e-6)
     assert slow.lower_bound <= fast.round_delay * (1 + 1e-9)
+
+
+def test_online_allocator_stays_certified_through_deep_fades() -> None:
+    """`Allocator.step` (issue 21): every fading round certified to 1e-9 by its own Newton
+    method (never the slow nested fallback), equal to a cold exact solve, in a few steps, also
+    when one device fades by 1e-6 (its band then becomes most of the band)."""
+    n = 300
+    inst = instance(n, 21)
+    rng = np.random.default_rng(21)
+    cuts, levels = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    al = Allocator(inst, cuts, levels)
+    base = terms(inst, cuts, levels)
+    B = inst.arrays.bandwidth
+    al.step()
+    rounds = list(fading_trace(n, 12, seed=21))
+    deep = rounds[3].copy()
+    deep[7] = 1e-6
+    rounds.insert(4, deep)
+    steps = []
+    for e in rounds:
+        a = al.step(e)
+        assert a.message == "", a.message  # no fallback
+        assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9
+        assert a.lower_bound <= a.round_delay
+        assert a.bandwidth.sum() <= B * (1 + 1e-12) and a.share.sum() <= 1 + 1e-12
+        cold = exact_allocation(base.with_gains(e), B)
+        assert a.round_delay == pytest.approx(cold.round_delay, rel=1e-9)
+        steps.append(a.iterations)
+    assert max(steps) <= 12 and float(np.median(steps)) <= 6, steps
+
+
+def test_rate_and_slope_keep_their_digits_at_low_snr() -> None:
+    """At z = x/b down to 1e-17 (a deep fade given a huge band) the rate and the derivatives of
+    1/r match 50-digit arithmetic; above channel.SMALL_Z every bit is the plain formula's."""
+    from mpmath import log1p, mp, mpf
+
+    from sftopt.channel import SMALL_Z, InvRateSum, inv_rate, shannon_rate
+
+    mp.dps = 50
+    b = 1e6
+    for z in (0.5, 1e-3, 2e-4, 1e-5, 1e-9, 1e-17):
+        x = z * b
+        zz = mpf(x) / b
+        lg = log1p(zz)
+        r = b * lg / mp.log(2)
+        r1 = (lg - zz / (1 + zz)) / mp.log(2)
+        r2 = -(mpf(x) * zz) / (mp.log(2) * (b + mpf(x)) ** 2)
+        want = [1 / r, r1 / r**2, (2 * r1 * r1 - r * r2) / r**3]
+        # the plain formulas, kept above SMALL_Z, lose ~1e-16/z (rate) and ~2e-16/z^2 (slope)
+        assert float(shannon_rate(b, x)) == pytest.approx(float(r), rel=max(1e-14, 3e-16 / z))
+        got = inv_rate(np.array([b]), np.array([x]))
+        for g, w in zip(got, want, strict=True):
+            assert g[0] == pytest.approx(float(w), rel=max(1e-14, 5e-16 / z**2)), z
+    rng = np.random.default_rng(0)
+    bb = 10 ** rng.uniform(2, 9, 500)
+    x = bb * 10 ** rng.uniform(np.log10(SMALL_Z), 6, 500)
+    assert np.array_equal(shannon_rate(bb, x), bb * np.log2(1.0 + x / bb))
+    # the stacked, weighted sum is the per-link function's, bit for bit
+    w = np.stack([rng.uniform(1, 5, 500), rng.uniform(1, 5, 500)])
+    xs = np.stack([x, 3 * x])
+    ev = InvRateSum(xs, w)
+    for _ in range(2):  # its scratch arrays are reused
+        for s, a, c in zip(ev(bb), inv_rate(bb, xs[0]), inv_rate(bb, xs[1]), strict=True):
+            assert np.array_equal(s, w[0] * a + w[1] * c)

@@ -128,3 +128,33 @@ def test_the_committed_configs_load():
     with (ROOT / "benchmarks/configs/smoke.toml").open() as f:
         assert "sets" in f.read()
     assert csv  # the runs file is CSV (read through csv.DictReader)
+
+
+def test_benchmarks_run_parses_and_names_its_commands(capsys):
+    from benchmarks.run import SUITES
+    from benchmarks.run import main as bench_main
+
+    assert bench_main(["--dry-run"]) == 0  # every suite, full size: the commands only
+    out = capsys.readouterr().out
+    assert [line.split(":")[0][3:] for line in out.splitlines()] == list(SUITES)
+    assert "calibration/run.py --commit" in out  # only full runs replace committed files
+    assert bench_main(["--quick", "--dry-run", "codec", "calibration"]) == 0
+    out = capsys.readouterr().out
+    assert "--commit" not in out and out.count("--out") == 2
+    with pytest.raises(SystemExit):
+        bench_main(["nope"])
+    assert "unknown suite(s) nope" in capsys.readouterr().err
+
+
+def test_benchmarks_run_quick_runs_the_smoke_config(tmp_path):
+    """`python -m benchmarks.run --quick` (what `make bench` runs): the smoke config, every
+    row certified and verified, into the folder given."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--out",
+                           str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = read_rows(tmp_path / "bench" / "runs.csv")
+    assert rows and all(r["status"] != "error" for r in rows)
+    assert {r["family"] for r in rows} == {"split", "cooperative", "hierarchical"}

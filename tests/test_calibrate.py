@@ -200,6 +200,11 @@ def test_cli_writes_profile(capsys, tmp_path):
                           "1", "--batch", "1", "--seq-len", "8", "--repeats", "1", "--warmup",
                           "0", "--threads", "1", "--flops", "analytic", "--out", str(out_file),
                           "--no-codec"], capsys)
+    assert code == 2 and "--overwrite" in out.err  # an existing profile is never replaced
+    code, out = _run_cli(["calibrate", "--model", "gpt2-small", "--hidden", "64", "--layers",
+                          "1", "--batch", "1", "--seq-len", "8", "--repeats", "1", "--warmup",
+                          "0", "--threads", "1", "--flops", "analytic", "--out", str(out_file),
+                          "--no-codec", "--overwrite"], capsys)  # unless asked
     assert code == 0, out.err
     prof = json.loads(out_file.read_text())
     assert [s["fwd_flops"] for s in prof["stages"]] == prof["provenance"]["flops_analytic"]["fwd"]

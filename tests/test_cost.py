@@ -58,7 +58,7 @@ def test_violations_are_named(hand):
     hand["devices"][0]["memory_bytes"] = 1000
     ev = evaluate(load_instance(hand), [1], [0], [1e6], [1.0])
     assert any(v.startswith("device memory: device d0") for v in ev.violations)
-    hand["server"]["memory_bytes"] = 100
+    hand["server"]["memory_bytes"] = 1000  # the least valid; the plan needs 6,720 B
     ev = evaluate(load_instance(hand), [0], [0], [1e6], [1.0])
     assert any(v.startswith("server memory") for v in ev.violations)
 

@@ -253,7 +253,7 @@ def test_command_line_errors_are_named(tmp_path, capsys):
     from sftopt.cli import main
 
     tiny = str(Path(__file__).parents[1] / "data" / "instances" / "tiny-example.json")
-    assert main(["solve", tiny, "--no-simulate", "--bound", "none", "--out",
+    assert main(["solve", tiny, "--solver", "greedy", "--no-simulate", "--bound", "none", "--out",
                  str(tmp_path)]) == 0
     good = str(tmp_path / "tiny-example.greedy.plan.json")
     bad_data = tmp_path / "data.json"

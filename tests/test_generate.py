@@ -58,7 +58,7 @@ def test_a_codec_table_brings_its_accuracy_model():
     import json
     from pathlib import Path
 
-    table = json.loads((Path(__file__).parents[1] / "models" /
+    table = json.loads((Path(__file__).parents[1] / "sftopt" / "models" /
                         "codec-minilm-l6-topics.json").read_text())
     fitted = table["provenance"].get("accuracy", {})
     d = random_instance(3, model="minilm-l6-topics", codec="minilm-l6-topics", seed=1)

@@ -173,6 +173,64 @@ def test_generator_errors_and_reproducibility():
         FAMILY.generate(model="bert-huge")
 
 
+def test_best_shares_with_one_tiny_cloud_load():
+    # one edge's tiny cloud seconds make every Newton step tiny while far from the root: the
+    # search must go on until the shares fit, not stop on the step's size
+    t, c = np.array([48227.2195, 5.32e-4, 30.08]), np.array([1.82e-8, 3087.9, 640.4])
+    delay, phi = best_shares(t, c)
+    assert delay == pytest.approx(48227.2195, rel=1e-9)  # 48491 when it stopped early
+    assert phi.sum() <= 1.0 and (t + c / phi).max() == pytest.approx(delay, rel=1e-12)
+
+
+def test_exact_with_the_cloud_memory_binding_matches_exhaustive_search():
+    # in bytes and seconds the MILP's rows spanned 1e10 and HiGHS called feasible delays
+    # infeasible: exact returned 0.2729 as optimal where 0.2467 exists (found by fuzzing)
+    data = FAMILY.generate(n_users=2, n_edges=2, seed=2217, associate=True,
+                           memory_pressure=0.57995705717184, heterogeneity=0.7702531598826869,
+                           model="gpt2-small", seq_len=128, edge_memory_bytes=1e8)
+    data["cloud"]["memory_bytes"] = 327396459.01783735
+    inst = sftopt.load_instance(data)
+    ref = sftopt.solve(inst, "exhaustive")
+    exact = sftopt.solve(inst, "exact")
+    assert exact.status == "optimal", exact.message
+    check(inst, exact)
+    assert exact.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert exact.bound <= ref.objective * (1 + 1e-9)
+
+
+def test_greedy_relieves_every_edge_at_the_epoch_delay():
+    # every user nearest edge 0: after the first moves the best shares tie every edge at T,
+    # and greedy must keep moving users off the tied edges rather than stop
+    data = small(n_users=40, n_edges=4, seed=2, associate=True, seq_len=128)
+    for u in data["users"]:
+        u["distance_m"][0] = 10.0
+    inst = sftopt.load_instance(data)
+    res = sftopt.solve(inst, "greedy")
+    check(inst, res)
+    assert max(len(e.users) for e in res.plan.edges) < 30
+    assert res.objective < 1.0  # 1.64 when it stopped at the first tie, 0.76 now
+
+
+def test_greedy_without_a_layout_is_no_proof_and_fewer_edges_free_the_cloud():
+    # the cloud holds one batch of activations per busy edge: fewer busy edges can fit
+    data = small(n_users=40, n_edges=4, seed=1, associate=True, seq_len=128,
+                 cloud_memory_bytes=3e8)
+    res = sftopt.solve(sftopt.load_instance(data), "greedy")
+    assert res.plan is not None, res.message
+    check(sftopt.load_instance(data), res)
+    data["cloud"]["memory_bytes"] = 1e8
+    res = sftopt.solve(sftopt.load_instance(data), "greedy")
+    assert res.plan is None and res.termination == "error"  # not "infeasible": no proof
+    assert "not a proof" in res.message
+
+
+def test_exact_stopped_inside_a_milp_test_says_time_limit():
+    inst = sftopt.load_instance(FAMILY.generate(n_users=5, n_edges=3, seed=4, associate=True))
+    res = sftopt.solve(inst, "exact", time_limit=0.3)
+    assert res.termination == "time_limit"
+    assert res.status == "feasible" and res.bound < res.objective
+
+
 def test_exact_refuses_large_open_association_and_greedy_scales():
     inst = sftopt.load_instance(FAMILY.generate(n_users=200, n_edges=5, associate=True, seed=1))
     res = sftopt.solve(inst, "exact")

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sftopt import InstanceError, load_instance
+from sftopt.core.errors import short
 from sftopt.core.loading import json_schema
 
 
@@ -61,12 +62,14 @@ def test_gain_and_distance_exclusive(tiny):
 
 def test_cut_range_and_duplicate_ids(tiny):
     tiny["training"]["max_cut"] = 9
-    with pytest.raises(InstanceError, match="max_cut <= L"):
+    with pytest.raises(InstanceError, match="at most L") as err:
         load_instance(tiny)
+    assert paths(err.value) == ["$.training.max_cut"]
     tiny["training"]["max_cut"] = 2
     tiny["devices"][1]["id"] = "phone-0"
-    with pytest.raises(InstanceError, match="duplicates"):
+    with pytest.raises(InstanceError, match="duplicates") as err:
         load_instance(tiny)
+    assert paths(err.value) == ["$.devices"] and "phone-0" in str(err.value)
 
 
 def test_family_errors_are_clear(tiny):
@@ -137,9 +140,7 @@ def test_json_schema_export():
 
     for name in ("tiny-example.json", "coop-roberta-base.json"):
         data = json.loads((Path(__file__).parent.parent / "data/instances" / name).read_text())
-        if isinstance(data.get("model"), str):
-            continue  # a named profile: the schema holds the inline form too
-        validator.validate(data)
+        validator.validate(data)  # every bundled instance: tests/test_schema_json.py
 
 
 def test_committed_schema_file_is_current():
@@ -147,3 +148,184 @@ def test_committed_schema_file_is_current():
 
     path = Path(__file__).resolve().parent.parent / "docs" / "instance.schema.json"
     assert json.loads(path.read_text()) == json_schema(), "run: sftopt schema --out " + str(path)
+
+
+# ------------------------------------------------------------------ strict types and ranges
+@pytest.mark.parametrize("where, value", [
+    (("devices", 0, "batch"), "8"), (("devices", 0, "flops"), True),
+    (("training", "rounds"), "500"), (("devices", 1, "gain"), "3e-13"),
+    (("devices", 0, "batch"), 8.5), (("channel", "fading"), 1), (("devices", 0, "id"), 7),
+    (("training", "agg_every"), True), (("codec", "levels", 0, "bits"), "16"),
+    (("model", "stages", 1, "fwd_flops"), None), (("devices",), {"0": {}}),
+])
+def test_no_type_coercion(tiny, where, value):
+    target = tiny
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    with pytest.raises(InstanceError) as err:
+        load_instance(tiny)
+    path = "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where)
+    assert paths(err.value) == [path], str(err.value)
+
+
+def test_integers_are_numbers_and_integral_numbers_are_integers(tiny):
+    tiny["devices"][0]["flops"] = 2_000_000_000_000  # an int for a float field
+    tiny["devices"][0]["batch"] = 8.0  # JSON has one number type: 8.0 is the integer 8
+    inst = load_instance(tiny)
+    assert inst.devices[0].flops == 2e12 and type(inst.devices[0].flops) is float
+    assert inst.devices[0].batch == 8 and type(inst.devices[0].batch) is int
+
+
+@pytest.mark.parametrize("where, value", [
+    (("training", "rounds"), 1e308), (("training", "rounds"), 5e-324),
+    (("devices", 0, "tx_power_w"), 1e308), (("devices", 1, "gain"), 1e308),
+    (("devices", 0, "distance_m"), 5e-324), (("server", "flops"), 5e-324),
+    (("channel", "noise_dbm_hz"), 1e308), (("devices", 0, "batch"), 10**400),
+    (("devices", 0, "flops"), 10**400), (("devices", 0, "memory_bytes"), -(10**5000)),
+    (("channel", "seed"), 2**64), (("channel", "bandwidth_hz"), 1e-300),
+    (("devices", 0, "flops"), float("nan")), (("server", "memory_bytes"), float("inf")),
+    (("model", "stages", 0, "act_bytes"), -1.0), (("codec", "levels", 1, "keep_ratio"), 0.0),
+    (("model", "seq_len"), 10**9), (("training", "eta"), 1e300),
+], ids=lambda v: short(v) if not isinstance(v, tuple) else ".".join(map(str, v)))
+def test_every_number_finite_and_in_range(tiny, where, value):
+    target = tiny
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    with pytest.raises(InstanceError) as err:
+        load_instance(tiny)
+    path = "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in where)
+    assert paths(err.value) == [path], str(err.value)
+    assert len(str(err.value)) < 400  # a 5,000-digit number is described, not printed
+
+
+def test_a_distance_must_give_a_gain_in_range(tiny):
+    tiny["devices"][0]["distance_m"] = 1e-3  # 1 mm: the law gives a gain far above 1
+    with pytest.raises(InstanceError) as err:
+        load_instance(tiny)
+    assert paths(err.value) == ["$.devices[0].distance_m"]
+    assert "gain" in str(err.value) and "channel.pathloss" in str(err.value)
+
+
+def test_cut_ranges_against_the_blocks(tiny):
+    del tiny["model"]["stages"][2]  # one block: L = 1
+    tiny["training"]["max_cut"] = 3  # above L+1 = 2
+    with pytest.raises(InstanceError) as err:
+        load_instance(tiny)
+    assert paths(err.value) == ["$.training.max_cut"] and "L+1 = 2" in str(err.value)
+    tiny["training"]["max_cut"] = 2  # L+1: a device may run everything (docs/model.md)
+    assert load_instance(tiny).max_cut == 2
+    tiny["training"]["min_cut"] = 3
+    with pytest.raises(InstanceError) as err:
+        load_instance(tiny)
+    assert paths(err.value) == ["$.training.min_cut"]
+
+
+def test_duplicate_ids_are_named_in_every_family(tiny):
+    from sftopt.core.family import get_family
+
+    coop = get_family("cooperative").generate(n_devices=3, n_blocks=2, seed=0)
+    coop["devices"][2]["id"] = coop["devices"][0]["id"]
+    hier = get_family("hierarchical").generate(n_users=3, n_edges=2, seed=0, model="minilm-l6",
+                                               seq_len=64)
+    hier["users"][1]["id"] = hier["users"][0]["id"]
+    hier["edges"][1]["id"] = hier["edges"][0]["id"]
+    for data, want in ((coop, ["$.devices"]), (hier, ["$.edges", "$.users"])):
+        with pytest.raises(InstanceError) as err:
+            load_instance(data)
+        assert set(want) <= set(paths(err.value)) and "duplicates" in str(err.value)
+
+
+def test_loading_is_linear_in_devices(tiny):
+    """Every check is linear: eight times the devices take well under 24 times as long (a
+    quadratic step would take 64; the margin absorbs a busy machine)."""
+    import time
+
+    def load_time(n: int) -> float:
+        data = dict(tiny, devices=[dict(tiny["devices"][k % 2], id=f"d{k}") for k in range(n)])
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            load_instance(data)
+            best = min(best, time.perf_counter() - t)
+        return best
+
+    load_time(500)  # warm up
+    small, large = load_time(2_000), load_time(16_000)
+    assert large < 24 * small + 0.05, (small, large)
+
+
+# ------------------------------------------------------------------ immutable instances
+def test_instances_are_immutable(tiny):
+    inst = load_instance(tiny)
+    for seq in (inst.devices, inst.model.stages, inst.codec.levels):
+        assert isinstance(seq, tuple)
+    with pytest.raises(AttributeError):
+        inst.devices.append(inst.devices[0])
+    with pytest.raises(ValueError, match="frozen"):
+        inst.devices[0].flops = 1.0
+    with pytest.raises(ValueError, match="frozen"):
+        inst.name = "other"
+
+
+def test_changed_copies_are_new_validated_instances(tiny):
+    inst = load_instance(tiny)
+    gain = inst.arrays.gain.copy()
+    more = inst.with_devices([dict(tiny["devices"][1], id="phone-2")])
+    assert [d.id for d in more.devices] == ["phone-0", "phone-1", "phone-2"]
+    assert len(more.arrays.gain) == 3 and len(inst.arrays.gain) == 2  # each its own arrays
+    assert inst.with_devices([inst.devices[0].model_copy(update={"id": "copy"})]).n_devices == 3
+    fewer = more.without_devices(["phone-0"])
+    assert [d.id for d in fewer.devices] == ["phone-1", "phone-2"]
+    moved = inst.with_device("phone-0", gain=1e-12)  # a gain replaces the distance
+    assert moved.devices[0].gain == 1e-12 and moved.devices[0].distance_m is None
+    assert moved.arrays.gain[0] == 1e-12 and inst.arrays.gain[0] == gain[0]
+    wider = inst.with_channel(bandwidth_hz=4e7)
+    assert wider.channel.bandwidth_hz == 4e7 and wider.channel.pathloss == inst.channel.pathloss
+    assert inst.with_server(flops=2e14).server.flops == 2e14
+    assert inst.channel.bandwidth_hz == 2e7 and inst.server.flops == 1e14  # unchanged
+    assert moved.sha256 != inst.sha256 and load_instance(moved.to_dict()).sha256 == moved.sha256
+
+
+def test_changed_copies_are_checked_like_loaded_ones(tiny):
+    inst = load_instance(tiny)
+    cases = [
+        (lambda: inst.with_device("phone-0", batch="8"), ["$.devices[0].batch"]),
+        (lambda: inst.with_device("phone-1", flops=0.0), ["$.devices[1].flops"]),
+        (lambda: inst.with_device("nobody", batch=1), ["$.devices"]),
+        (lambda: inst.with_devices([dict(tiny["devices"][0])]), ["$.devices"]),  # same id
+        (lambda: inst.without_devices(["phone-0", "phone-1"]), ["$.devices"]),  # none left
+        (lambda: inst.without_devices(["ghost"]), ["$.devices"]),
+        (lambda: inst.with_channel(bandwidth_hz=float("nan")), ["$.channel.bandwidth_hz"]),
+        (lambda: inst.with_server(colour="red"), ["$.server.colour"]),
+        (lambda: inst.replace(nonsense=1), ["$.nonsense"]),
+    ]
+    for change, want in cases:
+        with pytest.raises(InstanceError) as err:
+            change()
+        assert paths(err.value) == want, str(err.value)
+
+
+def test_changed_copies_in_the_other_families():
+    from sftopt.core.family import get_family
+
+    coop = load_instance(get_family("cooperative").generate(n_devices=3, n_blocks=2, seed=0))
+    assert isinstance(coop.blocks, tuple)
+    slower = coop.with_device(coop.devices[0].id, flops=1e9)
+    assert slower.arrays is not coop.arrays and slower.devices[0].flops == 1e9
+    with pytest.raises(InstanceError) as err:
+        coop.with_channel(fading="rayleigh")  # cooperative has no fading
+    assert paths(err.value) == ["$.channel.fading"]
+    hier = load_instance(get_family("hierarchical").generate(
+        n_users=3, n_edges=2, seed=0, model="minilm-l6", seq_len=64))
+    user = hier.users[0].id
+    assert hier.with_device(user, batch=2).users[0].batch == 2  # a user
+    assert hier.without_devices([user]).n_users == 2
+    assert hier.with_server(flops=2e15).cloud.flops == 2e15  # the cloud
+    assert hier.with_channel(noise_dbm_hz=-170).radio.noise_dbm_hz == -170  # the radio
+    edge = hier.edges[0].id
+    assert hier.with_edge(edge, bandwidth_hz=1e7).edges[0].bandwidth_hz == 1e7
+    with pytest.raises(InstanceError) as err:
+        hier.with_device(user, edge="edge-9")
+    assert paths(err.value) == ["$.users[0].edge"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from sftopt import profiles as P
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+REPO_MODELS = Path(__file__).resolve().parent.parent / "sftopt" / "models"
 ARCHS = sorted(P.ARCHITECTURES)
 
 
@@ -112,19 +113,21 @@ def test_bad_arguments() -> None:
 
 def test_models_dir_and_load_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(P.MODELS_ENV, raising=False)
-    assert P.models_dir() == REPO_MODELS
+    assert P.models_dir() == REPO_MODELS and P.models_dirs() == [REPO_MODELS]
     assert set(ARCHS) <= set(P.list_profiles())
     assert P.load_profile("gpt2-small")["name"] == "gpt2-small"
 
     monkeypatch.setenv(P.MODELS_ENV, str(tmp_path))
-    assert P.list_profiles() == []
+    packaged = P.list_profiles()
+    assert P.models_dirs() == [tmp_path, REPO_MODELS]
     P.write_profiles(tmp_path, 64, readme=False)
-    assert P.list_profiles() == ARCHS
+    assert P.list_profiles() == packaged  # the same names: the user's shadow the packaged ones
     assert P.load_profile("opt-1.3b.json") == P.count_profile("opt-1.3b", 64)
     with pytest.raises(FileNotFoundError) as err:
         P.load_profile("gpt2-xxl")
     msg = str(err.value)
-    assert "gpt2-xxl" in msg and str(tmp_path) in msg and "gpt2-small" in msg
+    assert "gpt2-xxl" in msg and str(tmp_path) in msg and str(REPO_MODELS) in msg
+    assert "gpt2-small" in msg and P.MODELS_ENV in msg
     with pytest.raises(ValueError, match="plain file name"):
         P.load_profile("../gpt2-small")
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
@@ -133,6 +136,36 @@ def test_models_dir_and_load_profile(tmp_path: Path, monkeypatch: pytest.MonkeyP
     (tmp_path / "list.json").write_text("[]", encoding="utf-8")
     with pytest.raises(ValueError, match="'stages'"):
         P.load_profile("list")
+
+
+def test_sftopt_models_search_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several folders in order before the packaged one; a name found nowhere else resolves."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    mine = {**P.count_profile("gpt2-small", 32), "name": "my-model"}
+    (second / "my-model.json").write_text(P.dumps_profile(mine), encoding="utf-8")
+    (first / "my-model.json").write_text(
+        P.dumps_profile({**mine, "seq_len": 16}), encoding="utf-8")
+    table = P.load_codec("minilm-l6")
+    (second / "codec-mine.json").write_text(json.dumps(table), encoding="utf-8")
+    monkeypatch.setenv(P.MODELS_ENV, os.pathsep.join([str(first), "", str(second)]))
+    assert P.models_dirs() == [first, second, REPO_MODELS]
+    assert "my-model" in P.list_profiles() and "gpt2-small" in P.list_profiles()
+    assert P.load_profile("my-model")["seq_len"] == 16  # the first folder wins
+    assert P.load_profile("gpt2-small")["seq_len"] == 512  # packaged, not shadowed
+    assert {"mine", "minilm-l6", "minilm-l6-topics"} <= set(P.list_codecs())
+    assert P.load_codec("codec-mine") == table
+    with pytest.raises(FileNotFoundError, match="no codec table 'nope'.*available: .*mine"):
+        P.load_codec("nope")
+    # an instance naming the user's profile loads through the same search
+    from sftopt import load_instance
+
+    inst = json.loads((REPO_MODELS.parents[1] / "data" / "instances" / "default.json").read_text())
+    inst["model"] = "my-model"
+    assert load_instance(inst).model.seq_len == 16
+    monkeypatch.setenv(P.MODELS_ENV, str(tmp_path / "missing"))  # a missing folder is skipped
+    assert P.load_profile("gpt2-small")["name"] == "gpt2-small"
 
 
 def test_write_profiles_deterministic_and_keeps_readme_text(tmp_path: Path) -> None:

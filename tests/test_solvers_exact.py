@@ -42,7 +42,7 @@ def tiny_dict(seed: int, n_devices: int = 2, n_blocks: int = 2, n_levels: int = 
         levels.append({"keep_ratio": 0.5, "bits": 8, "bits_per_elem": round(beta, 4),
                        "distortion": round(dist, 5)})
     top = int(rng.integers(n_blocks, n_blocks + 2))  # sometimes the head on the device
-    devices = [{"id": f"d{k}", "flops": float(10 ** rng.uniform(11, 12.7)), "memory_bytes": 1.0,
+    devices = [{"id": f"d{k}", "flops": float(10 ** rng.uniform(11, 12.7)), "memory_bytes": 1e3,
                 "tx_power_w": float(rng.choice([0.1, 0.2])),
                 "distance_m": float(rng.uniform(50, 250)), "batch": int(rng.choice([4, 8]))}
                for k in range(n_devices)]
@@ -145,9 +145,9 @@ def test_milp_time_limit_keeps_a_plan_and_bound():
 def _infeasible_variants() -> list[tuple[str, dict]]:
     base = tiny_dict(2, n_devices=2, server_pressure=0.0)
     dev = copy.deepcopy(base)
-    dev["devices"][1]["memory_bytes"] = 1.0
+    dev["devices"][1]["memory_bytes"] = 1e3  # the least valid: far below any stage
     srv = copy.deepcopy(base)
-    srv["server"]["memory_bytes"] = 1.0
+    srv["server"]["memory_bytes"] = 1e3
     acc = copy.deepcopy(base)
     acc["codec"]["levels"][0]["distortion"] = 0.5
     for lev in acc["codec"]["levels"]:

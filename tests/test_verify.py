@@ -95,7 +95,8 @@ def test_memory_and_accuracy_violations(tiny):
     assert "device memory" in res.message and "accuracy" in res.message
     rep = verify(inst, _decision(inst, cuts, levels, band, share))
     names = " ".join(rep.violations)
-    assert "device_memory[1]" in names and "accuracy[0]" in names
+    ids = [d["id"] for d in tiny["devices"]]  # named by id, not index
+    assert f"device_memory[{ids[1]}]" in names and f"accuracy[{ids[0]}]" in names
 
 
 def test_minimal_plan_from_another_tool(tiny, tmp_path):

@@ -1,14 +1,17 @@
 """Calibration validation: cost-model compute time vs measured device time, FLOPs, spread.
 
     .venv/bin/python benchmarks/calibration/run.py [--quick] [--threads 1] [--repeats 12]
+        [--out DIR] [--commit]
 
 Three rounds on MiniLM, each the interleaved timing protocol (a calibration step and every
 device part per repeat, order rotated): the profile of a round (effective FLOPs from its
 calibration steps) predicts, through the split cost model (cost.terms), the device parts timed
 whole in the same round and in another round. Then FLOPs (analytic vs torch), activation bytes,
-per-layer scaling and the codec table. Writes benchmarks/calibration/results/*.json,
-benchmarks/calibration/RESULTS.md, and (unless
---no-commit-files) models/minilm-l6-measured.json and models/codec-minilm-l6.json.
+per-layer scaling and the codec table. Writes its JSON into --out (default
+benchmarks/calibration/scratch, not committed); only with --commit (and not --quick) does it
+replace the committed files: benchmarks/calibration/results/*-full.json,
+benchmarks/calibration/RESULTS.md, sftopt/models/minilm-l6-measured.json and
+sftopt/models/codec-minilm-l6.json.
 """
 
 from __future__ import annotations
@@ -39,11 +42,10 @@ from sftopt.calibrate.profile import (
 )
 from sftopt.calibrate.timing import set_threads, summarize
 from sftopt.families.split.cost import terms
-from sftopt.profiles import count_profile
+from sftopt.profiles import PACKAGED_MODELS, count_profile
 from sftopt.torchrt.models import build_model
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
 RESULTS = HERE / "results"
 
 
@@ -172,16 +174,29 @@ def scaling(widths: list[int], seq_len: int, batch: int, repeats: int) -> list[d
     return out
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--quick", action="store_true",
+                    help="small sizes, for a smoke test (default: off)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's)")
     ap.add_argument("--repeats", type=int, default=12,
-                    help="timed repeats per round (each: a calibration step + every device part)")
-    ap.add_argument("--no-commit-files", action="store_true")
+                    help="timed repeats per round (each: a calibration step + every device "
+                         "part; default: 12)")
+    ap.add_argument("--out", type=Path, default=HERE / "scratch",
+                    help="folder for this run's JSON (default: benchmarks/calibration/scratch)")
+    ap.add_argument("--commit", action="store_true",
+                    help="also replace the committed results (results/*-full.json, RESULTS.md) "
+                         "and profiles (sftopt/models/minilm-l6-measured.json, "
+                         "codec-minilm-l6.json); not with --quick (default: off)")
     ap.add_argument("--report-only", action="store_true",
-                    help="rebuild RESULTS.md from results/*-full.json without measuring")
-    args = ap.parse_args()
+                    help="rebuild RESULTS.md from results/*-full.json without measuring "
+                         "(default: off)")
+    args = ap.parse_args(argv)
+    if args.commit and args.quick:
+        ap.error("--commit: a --quick run never replaces the committed files")
+    if args.out.exists() and not args.out.is_dir():
+        ap.error(f"--out {args.out}: exists and is not a folder")
     if args.report_only:
         raw, profile, codec = (json.loads((RESULTS / f"{n}-full.json").read_text())
                                for n in ("validation", "minilm-l6-measured", "codec-minilm-l6"))
@@ -190,7 +205,7 @@ def main() -> int:
     threads = set_threads(args.threads)
     batch, seq, repeats, warmup = (2, 64, 3, 1) if args.quick else (8, 256, args.repeats, 1)
     t_start = time.time()
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
 
     # 1-2. three rounds on MiniLM (real weights, real text). Each round runs the timing
     #    protocol (timing.time_interleaved): per repeat one calibration step (every stage
@@ -270,14 +285,16 @@ def main() -> int:
     raw = {"meta": meta, "rounds": rounds, "checks": checks, "repeatability": rep,
            "flops": flops, "act_bytes": acts, "scaling": scal}
     tag = "quick" if args.quick else "full"
-    write_json(raw, RESULTS / f"validation-{tag}.json")
-    write_json(profile, RESULTS / f"minilm-l6-measured-{tag}.json")
-    write_json(codec, RESULTS / f"codec-minilm-l6-{tag}.json")
-    if not args.quick:
+    for folder in [args.out] + ([RESULTS] if args.commit else []):
+        write_json(raw, folder / f"validation-{tag}.json")
+        write_json(profile, folder / f"minilm-l6-measured-{tag}.json")
+        write_json(codec, folder / f"codec-minilm-l6-{tag}.json")
+    if args.commit:
         (HERE / "RESULTS.md").write_text(report(raw, profile, codec), encoding="utf-8")
-        if not args.no_commit_files:
-            write_json(profile, ROOT / "models" / "minilm-l6-measured.json")
-            write_json(codec, ROOT / "models" / "codec-minilm-l6.json")
+        write_json(profile, PACKAGED_MODELS / "minilm-l6-measured.json")
+        write_json(codec, PACKAGED_MODELS / "codec-minilm-l6.json")
+    print(f"wrote {args.out}/" + (f", {RESULTS}/, RESULTS.md, {PACKAGED_MODELS}/"
+                                  if args.commit else " (--commit replaces the committed files)"))
     print(json.dumps({k: [[round(c["rel_error"], 3) for c in t] for t in v]
                       for k, v in checks.items()}))
     print(json.dumps({

@@ -27,7 +27,7 @@ import sftopt
 from sftopt.calibrate.device import machine
 from sftopt.core.family import get_family
 from sftopt.core.files import write_csv, write_text
-from sftopt.core.plots import new_figure, save_figure
+from sftopt.core.plots import new_figure, plain_log_ticks, save_figure, series_style
 from sftopt.core.result import versions
 
 HERE = Path(__file__).resolve().parent
@@ -108,40 +108,67 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def figures(rows: list[dict[str, Any]], scale: list[dict[str, Any]], out: Path) -> None:
+    """latency.png: each sweep's mean round delay per solver (one colour, marker and dash each:
+    exact and dual-ascent, crunch and greedy lie on top of each other); scaling.png: wall time
+    against devices per solver (colour) and model (solid circles 24 blocks, dashed squares 48)."""
     fig, axes = new_figure(3, width=8.0, height=3.2)
     for ax, (sweep, (key, _)) in zip(axes, SWEEPS.items(), strict=True):
         part = [r for r in rows if r["sweep"] == sweep]
         values = sorted({r["value"] for r in part})
-        for name in SOLVERS:
+        for i, name in enumerate(SOLVERS):
             y = [np.mean([r["round_s"] for r in part if r["value"] == v and r["solver"] == name])
                  for v in values]
             x = [v / 1e6 for v in values] if key == "bandwidth_hz" else values
-            ax.plot(x, y, marker="o", label=name)
+            ax.plot(x, y, label=name, ms=7 - i * 0.6, **series_style(i))
         ax.set_yscale("log")
+        plain_log_ticks(ax)
         ax.set_xlabel({"n_devices": "devices", "n_blocks": "blocks",
                        "bandwidth_hz": "bandwidth, MHz"}[key])
-        ax.set_ylabel("round delay, s (mean over seeds)")
+        ax.set_ylabel("round delay, s\n(mean of the seeds)")
     axes[0].legend(fontsize=7, ncol=3)
-    axes[0].set_title("cooperative: RoBERTa-base at 128 tokens (16 devices, 12 blocks, 10 MHz "
-                      "unless varied); exact and dual-ascent, crunch and greedy overlap",
-                      fontsize=8)
+    axes[0].set_title("cooperative, RoBERTa-base at 128 tokens: 16 devices, 12 blocks, 10 MHz "
+                      "unless varied\n(exact and dual-ascent overlap, as do crunch and greedy)",
+                      fontsize=9)
     save_figure(fig, out / "latency.png")
-    fig, (ax,) = new_figure(1, width=8.0)
-    for name in SCALING_SOLVERS:
-        for model, marker in (("roberta-large", "o"), ("gpt2-xl", "s")):
+    fig, (ax,) = new_figure(1, width=8.0, height=4.2)
+    for i, name in enumerate(SCALING_SOLVERS):
+        st = series_style(i)
+        for model, marker, dash in (("roberta-large", "o", "-"), ("gpt2-xl", "s", "--")):
             pts = [(r["devices"], r["wall_s"]) for r in scale
                    if r["solver"] == name and r["model"] == model]
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker=marker,
+                ax.plot(*zip(*pts, strict=True), color=st["color"], marker=marker, ls=dash,
                         label=f"{name}, {model} ({'24' if model == 'roberta-large' else '48'} "
                               "blocks)")
-    ax.axhline(10.0, color="black", ls="--", lw=0.8, label="goal for exact: 10 s")
+    ax.axhline(10.0, color="black", ls=":", lw=0.8, label="goal for exact: 10 s")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    devices = sorted({r["devices"] for r in scale})
+    ax.set_xticks(devices, [f"{d:,}" for d in devices])
+    ax.set_xticks([], minor=True)
+    plain_log_ticks(ax)
     ax.set_xlabel("devices")
     ax.set_ylabel("wall time, s")
-    ax.legend(fontsize=7)
+    ax.set_title("cooperative: solver wall time against devices")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     save_figure(fig, out / "scaling.png")
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A results CSV back as rows, numbers as numbers (what `figures` was given)."""
+    import csv
+
+    def value(v: str) -> Any:
+        try:
+            return int(v)
+        except ValueError:
+            try:
+                return float(v)
+            except ValueError:
+                return v
+
+    with path.open(newline="") as fh:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def tables(summary: dict[str, Any], scale: list[dict[str, Any]]) -> str:
@@ -186,7 +213,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--quick", action="store_true", help="two values per sweep, one scaling "
                                                          "case (a smoke run)")
+    ap.add_argument("--plot-only", action="store_true",
+                    help="redraw the figures from OUT's sweeps.csv and scaling.csv, run nothing")
     args = ap.parse_args()
+    if args.plot_only:
+        figures(read_rows(args.out / "sweeps.csv"), read_rows(args.out / "scaling.csv"), args.out)
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.time()
     began = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -6,7 +6,7 @@
 2. accuracy model: eta fitted to the rounds each level needs to reach level 0's final accuracy
    less one point (R_c / R_0 - 1 = eta delta_c, least squares through the origin), and the
    largest distortion whose final accuracy is within one point of level 0's. Written where
-   instances read them: the codec table (models/codec-minilm-l6-topics.json: bits per element
+   instances read them: the codec table (sftopt/models/codec-minilm-l6-topics.json: bits per element
    measured in step 1, eta and max_distortion in its provenance) and the data instance
    (data/instances/minilm-topics-4dev.json: training.eta, max_distortion, codec).
 3. main: the updated instance solved again (alm) and executed with baselines (seed 0):
@@ -53,12 +53,12 @@ import numpy as np
 
 import sftopt
 from sftopt.core.files import write_text
-from sftopt.core.plots import new_figure, save_figure
+from sftopt.core.plots import new_figure, save_figure, series_style
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
-CODEC = ROOT / "models" / "codec-minilm-l6-topics.json"
+CODEC = ROOT / "sftopt" / "models" / "codec-minilm-l6-topics.json"
 COOP = ROOT / "data" / "instances" / "minilm-topics-coop-4dev.json"
 HIER = ROOT / "data" / "instances" / "minilm-topics-hier-4user.json"
 STEPS = ["levels", "main", "processes", "cooperative", "hierarchical"]
@@ -141,7 +141,7 @@ def figures(levels: dict[int, dict[str, Any]], model: dict[str, Any], out: Path)
     for c, run in sorted(levels.items()):
         pts = [(r["round"], r["accuracy"]) for r in run["rounds"] if r.get("accuracy") is not None]
         d = model["levels"][c]["distortion"]
-        ax1.plot(*zip(*pts, strict=True), marker="o", ms=2, lw=1,
+        ax1.plot(*zip(*pts, strict=True), ms=3, lw=1, fillstyle="none", **series_style(c),
                  label=f"level {c} (delta {d:.3g})")
     ax1.axhline(model["target"], color="grey", ls="--", lw=0.8, label="target")
     ax1.set_xlabel("round")
@@ -345,9 +345,10 @@ def hierarchical(instance: Path, out: Path, common: list[str], run: bool,
               "two-tier": docs["two-tier"]["rounds"],
               **{names[k]: v for k, v in docs["three-tier"]["baseline_rounds"].items()}}
     fig, (ax,) = new_figure(1, width=5.5, height=3.4)
-    for label, records in series.items():
+    for i, (label, records) in enumerate(series.items()):
         pts = [(r["round"], r["accuracy"]) for r in records if r.get("accuracy") is not None]
-        ax.plot(*zip(*pts, strict=True), marker="o", ms=2, lw=1, label=label)
+        ax.plot(*zip(*pts, strict=True), ms=3, lw=1, fillstyle="none", **series_style(i),
+                label=label)
     ax.set_xlabel("epoch (round)")
     ax.set_ylabel("test accuracy")
     ax.legend(fontsize=7)

@@ -162,41 +162,51 @@ def _write_csv(rows: list[dict], path: Path, vers: dict[str, str]) -> None:
 
 
 def _figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    """Left: each solver's objective / best certified bound on every instance up to 50 devices
+    (one marker per instance). Right: wall time against devices, the scaling suite's fleets (one
+    generator, grown) joined by lines, the bundled and random instances (unrelated to each
+    other) as separate markers. Each solver its own colour and marker."""
+    from sftopt.core.plots import new_figure, plain_log_ticks, save_figure, series_style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
+    fig, _ = new_figure(1, width=14, height=5.4)
+    fig.clear()
+    ax1, ax2 = fig.subplots(1, 2)
     names = sorted({r["solver"] for r in rows})
+    style = {name: series_style(i) for i, name in enumerate(names)}
     small = [r for r in rows if r["suite"] != "scaling" and r["ratio"] is not None]
     for i, name in enumerate(names):
         vals = [r["ratio"] for r in small if r["solver"] == name]
         if vals:
-            ax1.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=14)
+            ax1.scatter(np.full(len(vals), i) + np.linspace(-0.2, 0.2, len(vals)), vals, s=18,
+                        color=style[name]["color"], marker=style[name]["marker"])
     ax1.set_xticks(range(len(names)), names, rotation=60, ha="right")
-    ax1.set_yscale("log")
-    ax1.axhline(1.01, color="grey", lw=0.8, ls="--")
-    ax1.set_ylabel("objective / best certified bound")
-    ax1.set_title("quality (instances up to 50 devices)")
+    ax1.set_xlim(-0.6, len(names) - 0.4)
+    ratios = [r["ratio"] for r in small]
+    if ratios and max(ratios) > 3 * min(ratios):  # log only where it spans a wide range
+        ax1.set_yscale("log")
+        plain_log_ticks(ax1)
+    ax1.axhline(1.01, color="grey", lw=0.8, ls="--", label="1% above the bound")
+    ax1.set_ylabel("objective / best certified bound (1 = proved optimal)")
+    ax1.set_title("quality: every instance up to 50 devices, one marker each")
+    ax1.legend(fontsize=8, loc="upper right")
     for name in names:
-        pts = sorted((r["devices"], r["wall_s"]) for r in rows
-                     if r["solver"] == name and r["objective"] is not None)
+        done = [r for r in rows if r["solver"] == name and r["objective"] is not None]
+        st = style[name]
+        pts = sorted((r["devices"], r["wall_s"]) for r in done if r["suite"] != "scaling")
         if pts:
-            by_n: dict[int, list[float]] = {}
-            for n, w in pts:
-                by_n.setdefault(n, []).append(w)
-            xs = sorted(by_n)
-            ax2.plot(xs, [float(np.median(by_n[n])) for n in xs], marker="o", ms=3, label=name)
+            ax2.scatter(*zip(*pts, strict=True), s=16, color=st["color"], marker=st["marker"],
+                        alpha=0.8)
+        fleet = sorted((r["devices"], r["wall_s"]) for r in done if r["suite"] == "scaling")
+        if fleet or pts:
+            ax2.plot(*zip(*fleet, strict=True) if fleet else ([], []), ms=5, label=name, **st)
     ax2.set_xscale("log")
     ax2.set_yscale("log")
+    plain_log_ticks(ax2, "xy")
     ax2.set_xlabel("devices")
-    ax2.set_ylabel("wall time, s (median)")
-    ax2.set_title("wall time vs devices")
-    ax2.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    ax2.set_ylabel("wall time, s")
+    ax2.set_title("wall time: lines = scaled fleets (100-10,000), markers = other instances")
+    ax2.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # off the markers
+    save_figure(fig, path)
 
 
 def _fmt(x: Any, spec: str = ".4g") -> str:

@@ -20,9 +20,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "this machine (torch, CPU, fp32); write a profile JSON (models/*.json "
                     "format) with a fitted device entry, and optionally a codec table.")
     p.add_argument("--model", required=True, help=f"one of: {', '.join(MODEL_NAMES)}")
-    p.add_argument("--batch", type=int, required=True, help="sequences per step (> 0)")
-    p.add_argument("--seq-len", type=int, required=True, help="tokens per sequence (> 0)")
-    p.add_argument("--out", type=Path, required=True, help="profile JSON to write")
+    p.add_argument("--batch", type=int, required=True, help="sequences per step (> 0; required)")
+    p.add_argument("--seq-len", type=int, required=True,
+                   help="tokens per sequence (> 0; required)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="profile JSON to write (required; an existing file only with "
+                        "--overwrite)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace --out and --codec-out if they exist, e.g. a committed profile "
+                        "(default: off, an existing file is an error before any measuring)")
     p.add_argument("--repeats", type=int, default=10, help="timed steps (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
@@ -34,14 +40,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         "time / batch, so the cost model reproduces measured stage times; "
                         "default) or the analytic count (both are recorded in provenance)")
     p.add_argument("--codec", action=argparse.BooleanOptionalAction, default=True,
-                   help="also calibrate the codec table on the model's cut tensors")
+                   help="also calibrate the codec table on the model's cut tensors (default: "
+                        "on)")
     p.add_argument("--codec-out", type=Path, default=None,
                    help="codec table JSON (default: codec-<model>.json beside --out)")
     p.add_argument("--text", type=Path, default=None,
                    help="text for the pretrained model (default: data/text/fortunes.txt)")
-    p.add_argument("--hidden", type=int, default=None, help="reduced width (random weights)")
-    p.add_argument("--layers", type=int, default=None, help="reduced depth (random weights)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--hidden", type=int, default=None,
+                   help="reduced width (random weights; default: the model's)")
+    p.add_argument("--layers", type=int, default=None,
+                   help="reduced depth (random weights; default: the model's)")
+    p.add_argument("--seed", type=int, default=0, help="weights and data seed (default: 0)")
     p.add_argument("--classes", type=int, default=0,
                    help="profile the model as a classifier into this many classes (mean pool "
                         "and a trainable linear head, as `sftopt execute` runs it; default 0: "
@@ -68,7 +77,22 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--clock cpu needs --threads 1 (other threads' work would be missed)"
     if args.text is not None and not args.text.is_file():
         return f"--text: no file {str(args.text)!r}"
+    outs = [("--out", args.out)]
+    if args.codec:
+        outs.append(("--codec-out", codec_out(args)))
+    for flag, path in outs:
+        if path.is_dir():
+            return f"{flag} {path}: is a folder, expected a file name"
+        if path.exists() and not args.overwrite:
+            return f"{flag} {path}: exists; --overwrite to replace it, or another name"
+        if not path.parent.is_dir():
+            return f"{flag} {path}: the folder {str(path.parent)!r} does not exist"
     return None
+
+
+def codec_out(args: argparse.Namespace) -> Path:
+    """Where the codec table goes: --codec-out, or codec-<model>.json beside --out."""
+    return args.codec_out or args.out.parent / f"codec-{args.model}.json"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,8 +112,10 @@ def run(args: argparse.Namespace) -> int:
     from .profile import calibrate, write_json
 
     steps = args.warmup + args.repeats
+    quiet = True if getattr(args, "verbosity", 0) < 0 else None  # None: bars on a terminal only
     try:
-        with tqdm(total=steps, desc=f"calibrate {args.model}", unit="step", file=sys.stderr) as bar:
+        with tqdm(total=steps, desc=f"calibrate {args.model}", unit="step", file=sys.stderr,
+                  disable=quiet) as bar:
             profile, sm = calibrate(args.model, batch=args.batch, seq_len=args.seq_len,
                                     repeats=args.repeats, warmup=args.warmup,
                                     threads=args.threads, seed=args.seed, text=args.text,
@@ -104,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {path}: {len(profile['stages'])} stages, device {dev['flops']:.3e} FLOP/s, "
           f"FLOPs analytic vs counted {profile['provenance']['flops_check']['rel_total']:+.2%}")
     if args.codec:
-        out = args.codec_out or args.out.parent / f"codec-{args.model}.json"
-        with tqdm(desc="codec levels", unit="tensor", file=sys.stderr) as bar:
+        out = codec_out(args)
+        with tqdm(desc="codec levels", unit="tensor", file=sys.stderr,
+                  disable=quiet) as bar:
             table = calibrate_codec(sm, batch=args.batch, seq_len=args.seq_len, seed=args.seed,
                                     text=args.text, progress=bar.update)
         write_json(table, out)

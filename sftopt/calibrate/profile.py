@@ -1,4 +1,4 @@
-"""Assemble a measured model profile (models/*.json format) with a fitted device entry."""
+"""Assemble a measured model profile (sftopt/models/*.json format) with a fitted device entry."""
 
 from __future__ import annotations
 
@@ -223,7 +223,7 @@ def calibrate(
 
 
 def write_json(obj: dict[str, Any], path: str | Path) -> Path:
-    """Write JSON the way models/*.json are written: sorted keys, indent 1, trailing newline."""
+    """Write JSON as sftopt/models/*.json are written: sorted keys, indent 1, final newline."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..bench import ENGINES, ConfigError, load_config, run
-from .common import EXIT_OK, EXIT_USAGE, count
+from .common import (
+    EXIT_OK,
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    EXIT_USAGE,
+    Terminated,
+    count,
+    progress_off,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,23 +33,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "the one at --address); default local")
     s.add_argument("--address", default=None,
                    help="an existing Dask scheduler (tcp://host:8786) or Ray cluster (auto, "
-                        "host:6379)")
+                        "host:6379); default: a local one")
     s.add_argument("--resume", action="store_true",
-                   help="continue the runs.csv in --out: finished tasks are skipped")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="continue the runs.csv in --out: finished tasks are skipped (default: "
+                        "off; an existing runs.csv is then an error, never overwritten)")
+    s.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar when stderr is a terminal)")
     s.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    out = None
     try:
         config = load_config(args.config)
-        out = args.out or f"bench-{config.name}"
+        out = Path(args.out or f"bench-{config.name}")
         folder = run(config, out, engine=args.engine, workers=args.workers,
                      address=args.address, resume=args.resume,
-                     progress=False if args.no_progress else None)
+                     progress=False if args.no_progress or progress_off(args) else None)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (KeyboardInterrupt, Terminated) as exc:  # rows are appended whole, task by task
+        stop = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        if out is not None and (out / "runs.csv").exists():
+            print(f"{stop}: the finished tasks' rows are in {out / 'runs.csv'}; --resume "
+                  "continues", file=sys.stderr)
+        else:
+            print(stop, file=sys.stderr)
+        return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
     print((folder / "summary.md").read_text(), end="")
     print(f"rows in {folder / 'runs.csv'}")
     return EXIT_OK

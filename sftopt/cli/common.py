@@ -1,18 +1,122 @@
-"""What every subcommand shares: exit codes, the usage error, the text table, option parsing."""
+"""What every subcommand shares: exit codes, the usage error, the text table, option parsing,
+output checks made before any work, JSON output, logging."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# Exit codes (docs: README, "Command line"): 0 every task done; 1 a failure the run reports
+# (a plan the verifier rejects, a solver error, an instance no solver found a plan for, an
+# infeasible plan under `check`); 2 bad input, named before any work; 3 output that could not
+# be written (disk full, a file that cannot be replaced); 130 / 143 interrupted by SIGINT /
+# SIGTERM (what was finished is kept); 141 standard output closed (`| head`), quietly.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_OUTPUT = 0, 1, 2, 3
+EXIT_SIGINT, EXIT_SIGPIPE, EXIT_SIGTERM = 130, 141, 143
+
+log = logging.getLogger("sftopt")
 
 
 class UsageError(Exception):
     """Bad input from the command line: printed without a traceback, exit 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is (like KeyboardInterrupt for SIGINT), so that
+    what was finished is kept and temporary files are removed on the way out."""
+
+
+def out_folder(path: str, flag: str = "--out") -> Path:
+    """A folder output will be written to, made if missing and checked writable now (a file
+    made and removed in it), before any work; UsageError naming the problem otherwise."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{flag} {path}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".sftopt-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write there ({exc.strerror or exc})") from None
+    return folder
+
+
+def out_file(path: str, flag: str = "--out") -> Path:
+    """A file output will be written to: its folder must exist and be writable (checked now,
+    before any work; a missing folder is named, not made) and the file, if it exists, must be
+    a regular file (it is replaced whole, atomically)."""
+    file = Path(path)
+    if file.is_dir():
+        raise UsageError(f"{flag} {path}: is a folder, expected a file name")
+    if file.exists() and not file.is_file():
+        raise UsageError(f"{flag} {path}: exists and is not a regular file")
+    folder = file.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"{flag} {path}: the folder {str(folder)!r} {what}")
+    out_folder(str(folder), flag)
+    return file
+
+
+def print_json(doc: Any) -> None:
+    """One JSON document on standard output (--json); non-finite numbers written as null."""
+    sys.stdout.write(json.dumps(_finite(doc), indent=1) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def progress_off(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal, and never with -q or --json."""
+    return (not sys.stderr.isatty() or getattr(args, "verbosity", 0) < 0
+            or getattr(args, "json", False))
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler writing to whatever sys.stderr is at the time (tests swap it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(verbosity: int) -> None:
+    """The `sftopt` logger on stderr: warnings by default, -v info (solver progress), -vv
+    debug, -q errors only. Python warnings and Pyomo's log go through the same handler, so
+    nothing reaches the terminal as raw text (Pyomo's warnings shown from -v)."""
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(name)s: %(message)s"))
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG)
+    logging.captureWarnings(True)
+    for name, lvl in (("sftopt", level), ("py.warnings", max(level, logging.WARNING)),
+                      ("pyomo", logging.WARNING if verbosity >= 1 else logging.ERROR)):
+        logger = logging.getLogger(name)
+        for old in [h for h in logger.handlers if isinstance(h, _Stderr)]:
+            logger.removeHandler(old)
+        logger.addHandler(handler)
+        logger.setLevel(lvl)
+        logger.propagate = False
 
 
 def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:

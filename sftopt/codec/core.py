@@ -17,6 +17,12 @@ Seed = int | np.random.Generator | None
 
 _SCALE_CODES = {"tensor": stream.SCALE_TENSOR, "row": stream.SCALE_ROW}
 _KIND_NAMES = {stream.KIND_NUMPY: "numpy", stream.KIND_TORCH: "torch"}
+_POSITION_CODES = (
+    entropy.POS_ALL,
+    entropy.POS_MASK_BERNOULLI,
+    entropy.POS_MASK_HISTOGRAM,
+    entropy.POS_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,11 @@ def encode(
             finite = bool(np.isfinite(hi_rows))
         if not finite:
             raise ValueError("input contains NaN or infinity")
+        if float(np.max(hi_rows)) > quantize.MAX_SCALE:
+            raise ValueError(
+                f"value {float(np.max(hi_rows)):.6g} exceeds the quantized levels' range "
+                f"(max 2^126 = {quantize.MAX_SCALE:.6g})"
+            )
         positions, t = sparsify.topk(a, k)
         t = float(np.float32(t))
         if scale == "row":
@@ -250,8 +261,50 @@ def measure(
     return info.bits_per_elem, info.distortion
 
 
-def _check_header(h: Header) -> int:
-    """Validate header fields against each other; returns the element count."""
+# Default decode caps. 2^28 elements is a llama-2-7b hidden-state tensor at batch 16 x
+# sequence 4096 (hidden 4096); 1 GiB is those elements as fp32. A stream of a few hundred
+# bytes can legally describe a tensor of any size (ANS codes a near-certain symbol in almost
+# no bits), so only a cap on the declared size bounds what decoding allocates.
+DEFAULT_MAX_ELEMENTS = 1 << 28
+DEFAULT_MAX_BYTES = 1 << 30
+
+_ITEMSIZE = {dtypes.FLOAT32: 4, dtypes.FLOAT16: 2, dtypes.BFLOAT16: 2}
+
+
+def _check_cap(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int, got {value!r}")
+    return int(value)
+
+
+def _check_shape(shape: tuple[int, ...], itemsize: int, max_elements: int, max_bytes: int) -> int:
+    """Element count of a declared shape, checked against the caps before anything is
+    allocated. The product of the non-zero dimensions is capped too, so an empty tensor
+    cannot declare dimensions numpy cannot index; the product is a Python int (no wrap) and
+    stops growing once it passes the cap."""
+    size = 1
+    for i, dim in enumerate(shape):
+        if dim:
+            size *= dim
+        if size > max_elements:
+            what = "product of the non-zero dimensions" if 0 in shape else "element count"
+            raise ValueError(
+                f"stream over the decode cap: shape[{i}] = {dim} brings the {what} to {size}, "
+                f"more than max_elements={max_elements} (pass a larger max_elements to "
+                "decode it)"
+            )
+    n = 0 if 0 in shape else size
+    if n * itemsize > max_bytes:
+        raise ValueError(
+            f"stream over the decode cap: shape {shape} of {n} elements is {n * itemsize} "
+            f"bytes, more than max_bytes={max_bytes} (pass a larger max_bytes to decode it)"
+        )
+    return n
+
+
+def _check_header(h: Header, max_elements: int, max_bytes: int) -> int:
+    """Validate every header field, alone and against the others and the caps; returns the
+    element count. Runs before any allocation that depends on the header."""
     if h.kind not in _KIND_NAMES:
         raise ValueError(f"corrupt header: unknown kind {h.kind}")
     if h.dtype not in dtypes.DTYPE_NAMES:
@@ -264,7 +317,7 @@ def _check_header(h: Header) -> int:
         _check_level(h.keep_ratio, h.bits, "row")
     except ValueError as exc:
         raise ValueError(f"corrupt header: {exc}") from None
-    n = math.prod(h.shape)
+    n = _check_shape(h.shape, _ITEMSIZE[h.dtype], max_elements, max_bytes)
     if h.n_kept != sparsify.n_kept(n, h.keep_ratio):
         raise ValueError(
             f"corrupt header: {h.n_kept} kept elements, but keep ratio {h.keep_ratio} of {n} "
@@ -277,20 +330,33 @@ def _check_header(h: Header) -> int:
     )
     if h.value_coding != want_v:
         raise ValueError(f"corrupt header: value coding {h.value_coding}, expected {want_v}")
+    if h.position_coding not in _POSITION_CODES:
+        raise ValueError(f"corrupt header: unknown position coding {h.position_coding}")
     all_kept = h.n_kept == n
     if all_kept != (h.position_coding == entropy.POS_ALL):
         raise ValueError(f"corrupt header: position coding {h.position_coding} with k={h.n_kept}")
     return n
 
 
-def decode(data: bytes) -> Any:
+def decode(
+    data: bytes,
+    *,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> Any:
     """Rebuild the tensor from encode's bytes: same kind (numpy/torch), dtype and shape.
 
     Torch tensors come back on the CPU. Raises ValueError naming the problem for streams that
-    are truncated, corrupt (checksum), of another format version or internally inconsistent.
+    are truncated, corrupt (checksum), of another format version or internally inconsistent,
+    and for streams declaring more than `max_elements` elements or an output of more than
+    `max_bytes` bytes (element count times 4 for float32, 2 for float16/bfloat16). The caps
+    are checked before anything is allocated; within them a decode's working memory was
+    measured at up to 17 bytes per element (docs/codec.md).
     """
+    max_elements = _check_cap("max_elements", max_elements)
+    max_bytes = _check_cap("max_bytes", max_bytes)
     h, sec = stream.unpack(data)
-    n = _check_header(h)
+    n = _check_header(h, max_elements, max_bytes)
     k = h.n_kept
     positions = None
     if h.position_coding != entropy.POS_ALL:
@@ -312,6 +378,8 @@ def decode(data: bytes) -> Any:
                 f"corrupt value data: {len(sec['value_data'])} bytes for {k} raw 16-bit values"
             )
         raw_words = np.frombuffer(sec["value_data"], dtype="<u2").astype(np.uint16)
+        if not dtypes.raw16_finite(raw_words, h.dtype):
+            raise ValueError("corrupt value data: a raw 16-bit value is NaN or infinity")
         values = dtypes.from_raw16(raw_words, h.dtype)
     else:
         values = _decode_quantized(h, sec, positions, n)
@@ -354,12 +422,17 @@ def _decode_quantized(
     t, hi = float(scales[0]), scales[1:]
     if not (np.isfinite(scales).all() and t >= 0 and (hi >= t).all()):
         raise ValueError("corrupt scales: threshold and row maxima must be finite with max >= t")
+    top = float(hi.max()) if hi.size else t
+    limit = dtypes.FP16_MAX if h.dtype == dtypes.FLOAT16 else quantize.MAX_SCALE
+    if top > limit:
+        raise ValueError(f"corrupt scales: row maximum {top:.6g} exceeds {limit:.6g}")
     m0, d = _per_value_grid(t, hi if counts is not None else hi[0], counts, h.bits)
     n_sym = 1 << h.bits
-    sym_counts = entropy.read_varints(sec["value_model"], n_sym, "value histogram")
-    if int(sym_counts.sum()) != k:
-        raise ValueError(
-            f"corrupt value histogram: counts sum to {int(sym_counts.sum())}, expected {k}"
-        )
+    sym_counts = entropy.read_counts(sec["value_model"], n_sym, k, "value histogram")
     sym = entropy.ans_decode(sec["value_data"], sym_counts, k, "value data")
+    # ANS gives every symbol a non-zero probability, so the data can decode to symbols the
+    # histogram does not hold: the decoded histogram must be the stored one.
+    if not np.array_equal(np.bincount(sym, minlength=n_sym), sym_counts.astype(np.int64)):
+        raise ValueError("corrupt value data: decoded symbols do not match the value histogram")
+    # The scales are bounded above, so the grid cannot overflow (quantize.MAX_SCALE).
     return quantize.dequantize(sym, m0, d, h.bits)

@@ -56,6 +56,13 @@ def from_raw16(words: np.ndarray, dtype_code: int) -> np.ndarray:
     return words.view(np.float16).astype(np.float32)
 
 
+def raw16_finite(words: np.ndarray, dtype_code: int) -> bool:
+    """True if no raw 16-bit word (fp16, or bf16 words for bf16) is NaN or infinity: the
+    encoder never writes one, so the decoder takes one for corruption."""
+    exponent = np.uint16(0x7F80 if dtype_code == BFLOAT16 else 0x7C00)
+    return not bool(np.any((words & exponent) == exponent))
+
+
 def numpy_dtype_code(dtype: np.dtype) -> int:
     """Map a numpy dtype to the stream's dtype code, or raise ValueError."""
     if dtype == np.float32:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import constriction
 import numpy as np
 
@@ -14,6 +16,12 @@ POS_ALL = 0  # every element kept: no positions
 POS_MASK_BERNOULLI = 1  # mask bytes, model p^popcount (1-p)^(8-popcount) from n and k: no table
 POS_MASK_HISTOGRAM = 2  # mask bytes, model = their empirical histogram (stored)
 POS_COLUMNS = 3  # column-major mask bytes, one Bernoulli model per column (column counts stored)
+
+# Never turned into a "corrupt data" error (everything else constriction raises is).
+_INTERRUPTS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+# Columns whose byte-probability tables are built at once (256 float64 each: 8 MiB a chunk), so
+# the column coder's memory does not grow with the number of columns.
+_COLUMN_CHUNK = 4096
 
 _POPCOUNT = np.array([bin(b).count("1") for b in range(256)], dtype=np.int64)
 
@@ -53,6 +61,31 @@ def read_varints(buf: bytes, count: int, what: str) -> np.ndarray:
     return vals
 
 
+def exact_sum(values: np.ndarray) -> int:
+    """Sum of uint64 values as a Python int, without numpy's modulo-2^64 wrap: the high and low
+    32-bit halves are summed separately, neither of which can wrap below 2^32 values."""
+    v = np.asarray(values, dtype=np.uint64)
+    hi = int(np.sum(v >> np.uint64(32), dtype=np.uint64))
+    lo = int(np.sum(v & np.uint64(0xFFFFFFFF), dtype=np.uint64))
+    return (hi << 32) + lo
+
+
+def read_counts(
+    buf: bytes, count: int, total: int, what: str, item_max: int | None = None
+) -> np.ndarray:
+    """`count` varint counts that must each be <= item_max (default: total) and sum to exactly
+    `total` (exact integer sum, no wrap); ValueError naming `what` otherwise."""
+    vals = read_varints(buf, count, what)
+    limit = total if item_max is None else item_max
+    if count and int(vals.max()) > limit:
+        i = int(np.argmax(vals))
+        raise ValueError(f"corrupt {what}: count {int(vals[i])} at index {i} exceeds {limit}")
+    got = exact_sum(vals)
+    if got != total:
+        raise ValueError(f"corrupt {what}: counts sum to {got}, expected {total}")
+    return vals
+
+
 def _model(counts: np.ndarray) -> Categorical:
     """Categorical model from counts; deterministic, so the decoder rebuilds the same one."""
     p = counts.astype(np.float64)
@@ -74,7 +107,9 @@ def ans_decode(data: bytes, counts: np.ndarray, count: int, what: str) -> np.nda
     try:
         coder = AnsCoder(words)
         sym = coder.decode(_model(counts), count)
-    except Exception as exc:  # constriction raises its own types on invalid data
+    except _INTERRUPTS:
+        raise
+    except BaseException as exc:  # constriction's ValueError, or a Rust panic (BaseException)
         raise ValueError(f"corrupt {what}: ANS decoding failed ({exc})") from exc
     if not coder.is_empty():
         raise ValueError(f"corrupt {what}: ANS data left over after {count} symbols")
@@ -139,12 +174,15 @@ def encode_mask(positions: np.ndarray, n: int, row_len: int) -> tuple[int, bytes
     return POS_MASK_HISTOGRAM, hist_table, ans_encode(symbols, counts)
 
 
-def _active_columns(col_counts: np.ndarray, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+def _active_columns(col_counts: np.ndarray, n_rows: int) -> Iterator[tuple[int, np.ndarray]]:
     """Columns whose mask bits are uncertain (neither all kept nor all dropped), which are the
-    only ones coded, and their byte-probability tables (one row per column)."""
+    only ones coded, in order, each with its byte-probability table (built a chunk at a time)."""
     active = np.flatnonzero((col_counts > 0) & (col_counts < n_rows))
-    p = (col_counts[active] / n_rows)[:, None]
-    return active, p**_POPCOUNT * (1 - p) ** (8 - _POPCOUNT)
+    for start in range(0, active.size, _COLUMN_CHUNK):
+        cols = active[start : start + _COLUMN_CHUNK]
+        p = (col_counts[cols] / n_rows)[:, None]
+        probs = p**_POPCOUNT * (1 - p) ** (8 - _POPCOUNT)
+        yield from zip(cols.tolist(), probs, strict=True)
 
 
 def _encode_columns(
@@ -153,11 +191,10 @@ def _encode_columns(
     colmask = np.zeros((row_len, n_rows), dtype=bool)  # column-major mask, built directly
     colmask[positions % row_len, positions // row_len] = True
     cols = np.packbits(colmask, axis=1)
-    active, probs = _active_columns(col_counts, n_rows)
     coder = AnsCoder()
-    for i in range(active.size - 1, -1, -1):  # ANS is a stack: last column first
-        model = Categorical(probs[i], perfect=False)
-        coder.encode_reverse(cols[active[i]].astype(np.int32), model)
+    # ANS is a stack: the last column goes in first.
+    for c, probs in reversed(list(_active_columns(col_counts, n_rows))):
+        coder.encode_reverse(cols[c].astype(np.int32), Categorical(probs, perfect=False))
     return coder.get_compressed().astype("<u4").tobytes()
 
 
@@ -167,16 +204,27 @@ def _decode_columns(data: bytes, n_rows: int, row_len: int, col_counts: np.ndarr
     nb = (n_rows + 7) // 8
     cols = np.zeros((row_len, nb), dtype=np.uint8)
     cols[col_counts == n_rows] = np.packbits(np.ones(n_rows, dtype=bool))
-    active, probs = _active_columns(col_counts, n_rows)
     try:
         coder = AnsCoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
-        for i in range(active.size):
-            cols[active[i]] = coder.decode(Categorical(probs[i], perfect=False), nb)
-    except Exception as exc:  # constriction raises its own types on invalid data
+        for c, probs in _active_columns(col_counts, n_rows):
+            cols[c] = coder.decode(Categorical(probs, perfect=False), nb)
+    except _INTERRUPTS:
+        raise
+    except BaseException as exc:  # constriction's ValueError, or a Rust panic (BaseException)
         raise ValueError(f"corrupt position data: ANS decoding failed ({exc})") from exc
     if not coder.is_empty():
         raise ValueError("corrupt position data: ANS data left over")
-    flat = np.flatnonzero(np.unpackbits(cols, axis=1, count=n_rows).view(bool))
+    bits = np.unpackbits(cols, axis=1, count=n_rows)
+    # The decoded bits of each column must match its stored count (the data could decode to
+    # other bits than the table promises); the total is then k.
+    got = bits.sum(axis=1, dtype=np.int64)
+    if not np.array_equal(got, col_counts):
+        c = int(np.flatnonzero(got != col_counts)[0])
+        raise ValueError(
+            f"corrupt position data: column {c} holds {int(got[c])} positions, "
+            f"its count says {int(col_counts[c])}"
+        )
+    flat = np.flatnonzero(bits.view(bool))
     col, row = np.divmod(flat, n_rows)  # ordered by column, then row
     # Reorder to row-major with a stable sort on the row (radix sort for 16-bit keys).
     key = row.astype(np.uint16) if n_rows <= 1 << 16 else row
@@ -191,22 +239,15 @@ def decode_mask(method: int, model: bytes, data: bytes, n: int, k: int, row_len:
         n_rows = n // row_len if row_len else 0
         if not (1 < row_len < n and n_rows >= 8):
             raise ValueError("corrupt position model: column coding needs a 2-D tensor")
-        col_counts = read_varints(model, row_len, "position column counts")
-        if int(col_counts.sum()) != k or int(col_counts.max()) > n_rows:
-            raise ValueError(f"corrupt position column counts: they do not add up to k={k}")
-        positions = _decode_columns(data, n_rows, row_len, col_counts)
+        col_counts = read_counts(model, row_len, k, "position column counts", item_max=n_rows)
+        positions = _decode_columns(data, n_rows, row_len, col_counts.astype(np.int64))
     else:
         if method == POS_MASK_BERNOULLI:
             if model:
                 raise ValueError("corrupt position model: Bernoulli coding stores no table")
             counts = _bernoulli_byte_probs(n, k)
         elif method == POS_MASK_HISTOGRAM:
-            counts = read_varints(model, 256, "position histogram")
-            if int(counts.sum()) != nbytes:
-                raise ValueError(
-                    f"corrupt position histogram: counts sum to {int(counts.sum())}, "
-                    f"mask has {nbytes} bytes"
-                )
+            counts = read_counts(model, 256, nbytes, "position histogram")
         else:
             raise ValueError(f"unknown position coding {method}")
         packed = ans_decode(data, counts, nbytes, "position data").astype(np.uint8)

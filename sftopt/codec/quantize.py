@@ -15,6 +15,9 @@ import numpy as np
 MIN_BITS = 1
 MAX_BITS = 12  # 4096-symbol alphabet; larger alphabets cost more histogram than they save
 RAW_BITS = 16  # not a quantizer: kept values are stored as raw 16-bit floats
+# Largest magnitude a quantized level takes (2^126, a quarter of the float32 range): the grid
+# arithmetic (d = 2*m0 at q = 1, m0 + j*d rounded in float32) then cannot overflow.
+MAX_SCALE = float(2.0**126)
 
 
 def grid(t: float, hi: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:

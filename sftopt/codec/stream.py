@@ -24,6 +24,7 @@ All integers little-endian. Layout of format version 1:
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 from dataclasses import dataclass
@@ -111,9 +112,13 @@ def unpack(data: bytes) -> tuple[Header, dict[str, bytes]]:
     payload = sum(lengths)
     present = len(data) - hsize - _CRC
     if present < payload:
+        # Name the first section that runs past the end (lengths are Python ints: no wrap).
+        ends = itertools.accumulate(lengths)
+        name = next(s for s, end in zip(SECTIONS, ends, strict=True) if end > present)
         raise ValueError(
             f"truncated: header says {payload} payload bytes, {max(present, 0)} present"
-            f" (stream is {len(data)} bytes, expected {hsize + payload + _CRC})"
+            f" (stream is {len(data)} bytes, expected {hsize + payload + _CRC}); section "
+            f"{name} runs past the end"
         )
     if present > payload:
         raise ValueError(f"corrupt: {present - payload} bytes after the end of the stream")

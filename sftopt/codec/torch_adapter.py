@@ -40,4 +40,5 @@ def from_numpy(arr: np.ndarray, dtype_code: int) -> Any:
     if dtype_code == BFLOAT16:
         return torch.from_numpy(arr.view(np.int16)).view(torch.bfloat16)
     expected = {FLOAT32: np.float32, FLOAT16: np.float16}[dtype_code]
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=expected))
+    # ascontiguousarray makes a 0-d array 1-d: reshape back so 0-d tensors stay 0-d.
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=expected).reshape(arr.shape))

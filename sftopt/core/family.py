@@ -41,6 +41,9 @@ class Report:
     claims: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
     epigraph: tuple[str, ...] = ()  # constraint-name prefixes that only define auxiliaries
+    # remarks that do not make the plan wrong (a plan naming its instance otherwise than the
+    # file; what the modelling layer logged while checking, captured instead of printed)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

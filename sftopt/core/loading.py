@@ -15,21 +15,6 @@ from .result import OLD_PLAN_SCHEMAS, PLAN_SCHEMA, Result
 from .schema import SCHEMA_ID, InstanceBase
 
 
-def _resolve_model(data: dict[str, Any], source: str | None) -> dict[str, Any]:
-    """Replace a model named by string with the profile from models/."""
-    model = data.get("model")
-    if not isinstance(model, str):
-        return data
-    from .. import profiles  # profiles are shared data, below every family
-
-    try:
-        profile = profiles.load_profile(model)
-    except (FileNotFoundError, ValueError) as exc:
-        raise InstanceError([Problem("$.model", "the name of a profile in models/", str(exc))],
-                            source) from None
-    return {**data, "model": profile}
-
-
 def instance_from_dict(data: Any, source: str | None = None) -> InstanceBase:
     """Validate a parsed JSON object as an instance of its family; InstanceError listing every
     problem."""
@@ -41,17 +26,22 @@ def instance_from_dict(data: Any, source: str | None = None) -> InstanceBase:
     if "family" not in data:
         raise InstanceError([Problem("$.family", f"one of {implemented()} (required field)",
                                      "nothing")], source)
-    try:
-        family = get_family(data["family"])
-    except FamilyError as exc:
-        expected, _, _ = str(exc).partition("; got ")
-        raise InstanceError([Problem("$.family", expected, short(data["family"]))],
-                            source) from None
-    data = _resolve_model(data, source)
+    family = _family(data["family"], source)
     try:
         return family.instance_model.model_validate(data)
     except ValidationError as err:
         raise InstanceError(problems_from(err), source) from None
+
+
+def _family(name: Any, source: str | None) -> Any:
+    """The family an input names at ``$.family``; InstanceError otherwise."""
+    try:
+        if not isinstance(name, str):
+            raise FamilyError(f"one of {implemented()}")
+        return get_family(name)
+    except FamilyError as exc:
+        expected = str(exc).partition("; got ")[0]
+        raise InstanceError([Problem("$.family", expected, short(name))], source) from None
 
 
 def load_instance(source: str | Path | dict[str, Any]) -> InstanceBase:
@@ -62,22 +52,62 @@ def load_instance(source: str | Path | dict[str, Any]) -> InstanceBase:
     return instance_from_dict(read_json(path), str(path))
 
 
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _union_schema(models: list[Any], discriminator: str = "family") -> dict[str, Any]:
+    """The JSON Schema of one model, or of one of several told apart by ``discriminator``."""
+    if len(models) == 1:
+        return models[0].model_json_schema(by_alias=True)
+    from typing import Annotated, Union
+
+    from pydantic import Field
+
+    union = Annotated[Union[tuple(models)], Field(discriminator=discriminator)]  # noqa: UP007
+    return TypeAdapter(union).json_schema(by_alias=True)
+
+
 def json_schema(family: str | None = None) -> dict[str, Any]:
     """JSON Schema of the instance format (`sftopt schema`): of one family, or of every
-    implemented family (one of them, told apart by `family`)."""
+    implemented family (one of them, told apart by `family`). It accepts what `load_instance`
+    accepts, a model named by a string included; it rejects what the loader rejects where JSON
+    Schema can say it (types, ranges, required and unknown fields), but not the checks across
+    fields (cut ranges against L, unique ids, codec levels against max_distortion, ...)."""
     models = [get_family(f).instance_model for f in ([family] if family else implemented())]
-    if len(models) == 1:
-        schema = models[0].model_json_schema(by_alias=True)
-    else:
-        from typing import Annotated, Union
+    schema = _union_schema(models)
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, "title": "sftopt instance",
+            "description": "An sftopt instance (docs/model.md); ranges: docs/model.md, "
+                           "'Valid ranges'.", **schema}
 
-        from pydantic import Field
 
-        union = Annotated[Union[tuple(models)], Field(discriminator="family")]  # noqa: UP007
-        schema = TypeAdapter(union).json_schema(by_alias=True)
-    schema["$id"] = SCHEMA_ID
-    schema["title"] = "sftopt instance"
-    return schema
+def plan_json_schema(family: str | None = None) -> dict[str, Any]:
+    """JSON Schema of plan files (`sftopt.plan/2`, docs/model.md section 6): the result
+    envelope with the family's plan and simulation, of one family or of every implemented one
+    (told apart by `family`). Files of the old format (`sftopt.plan/1`) are not described."""
+    from typing import Literal
+
+    from pydantic import Field, create_model
+
+    models = []
+    for name in [family] if family else implemented():
+        fam = get_family(name)
+        sim = fam.simulation_model
+        models.append(create_model(
+            f"{name.capitalize()}PlanFile", __base__=Result,
+            __doc__=f"A plan file of family `{name}`.",
+            family=(Literal[name], Field(description="the problem family")),
+            plan=(fam.plan_model | None, Field(None, description="the family's plan (null: the "
+                                                                 "solve found none)")),
+            simulation=((sim | None, Field(None, description="the family's simulation of the "
+                                                             "plan, if run"))
+                        if sim is not None else
+                        (None, Field(None, description="none: the family has no simulation")))))
+    schema = _union_schema(models)
+    for d in [schema, *schema.get("$defs", {}).values()]:
+        if d.get("title", "").endswith("PlanFile"):
+            d["required"] = sorted({"schema", "family", "instance", *d.get("required", [])})
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": PLAN_SCHEMA, "title": "sftopt plan file",
+            "description": "A plan file (docs/model.md section 6).", **schema}
 
 
 def load_plan(source: str | Path | dict[str, Any]) -> Result:
@@ -98,11 +128,7 @@ def load_plan(source: str | Path | dict[str, Any]) -> Result:
     if not old and "family" not in data:
         raise InstanceError([Problem("$.family", f"one of {implemented()} (required field)",
                                      "nothing")], name)
-    try:
-        family = get_family(data.get("family", "split"))
-    except FamilyError as exc:
-        raise InstanceError([Problem("$.family", str(exc).partition("; got ")[0],
-                                     short(data.get("family")))], name) from None
+    family = _family(data.get("family", "split"), name)
     # a /1 file held the plan's fields at the top under older names: its errors name the
     # fields as the user wrote them
     prefix: tuple[Any, ...] = ("plan",)

@@ -91,8 +91,16 @@ def topic_task(tokenizer: Any, seq_len: int, path: str | Path = TOPICS) -> TaskD
         x_test=tokenize(tokenizer, [t for t, _ in data["test"]], seq_len),
         y_test=np.array([y for _, y in data["test"]], dtype=np.int64),
         classes=list(data["classes"]),
-        source={"file": str(path), **{k: data[k] for k in ("about", "source", "selection")
+        source={"file": _shown(path), **{k: data[k] for k in ("about", "source", "selection")
                                       if k in data}})
+
+
+def _shown(path: str | Path) -> str:
+    """A data file as results record it: relative to the repository when inside it (results
+    are committed; an absolute path names one machine), else as given."""
+    p = Path(path).resolve()
+    root = Path(__file__).resolve().parents[2]
+    return str(p.relative_to(root)) if p.is_relative_to(root) else str(path)
 
 
 def shards(labels: np.ndarray, n_devices: int, *, seed: int,

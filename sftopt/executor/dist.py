@@ -8,20 +8,31 @@ same order, each process doing its segments' part and sending what crosses to an
 (labels and the encoded hidden state up, the encoded gradient down), then the uploads, the
 averaging at rank 0 and the means sent back. So a run gives the in-process run's records. Then
 each process sends rank 0 what it counted and timed and the losses it computed, and, on
-evaluation rounds, a copy of its party's adapters (instrumentation, not counted as traffic).
+evaluation rounds, a copy of its party's adapters (instrumentation, not counted as traffic),
+and its state for the checkpoint rank 0 writes (`checkpoint`; also not counted).
+
+A party's process that dies, fails or receives a corrupt message ends the run: each process
+reports why it stopped to rank 0 (through a queue beside gloo), and rank 0 names the cause (the
+party, the round, what), not the broken connections it left in the others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..torchrt.models import StagedModel
+from . import checkpoint
+from .faults import ExecutionError
 from .runtime import Runtime, Setup, aggregator, return_paths
+
+if TYPE_CHECKING:
+    from .run import Resumed, Save
 
 
 def _send(dst: int, data: bytes) -> None:
@@ -106,10 +117,6 @@ def _free_port() -> int:
 TIMEOUT_S = 300  # a message not arriving in this long ends the run (a party died)
 
 
-class ExecutionError(RuntimeError):
-    """A party's process failed or stopped answering."""
-
-
 def _init(rank: int, world: int, port: int) -> None:
     import datetime
 
@@ -126,17 +133,30 @@ def _evaluating(rnd: int, rounds: int, eval_every: int) -> bool:
     return (rnd + 1) % eval_every == 0 or rnd + 1 == rounds
 
 
+def _drawn(setup: Setup, hosted: set[str]) -> set[str]:
+    """The route owners whose batches a process hosting ``hosted`` draws (their samplers are
+    its part of the checkpoint)."""
+    return {r.owner for r in setup.placement.routes if r.segments[0].party in hosted}
+
+
 def _party(rank: int, world: int, port: int, setup: Setup, build: Callable[[], StagedModel],
-           name: str, ranks: dict[str, int], rounds: int, eval_every: int) -> None:
-    """A party's process (a device, a user, an edge): its part of every round, then what it
-    counted, timed and computed, and on evaluation rounds a copy of its adapters."""
+           name: str, ranks: dict[str, int], rounds: int, eval_every: int, start: int,
+           state: bytes | None, checkpointing: bool, errors: Any) -> None:
+    """A party's process (a device, a user, an edge): its part of every round from ``start``
+    (its ``state`` restored), then what it counted, timed and computed, on evaluation rounds a
+    copy of its adapters, and its state for the checkpoint. Why it stopped, if it failed, goes
+    to ``errors``."""
     import torch.distributed as dist
 
-    _init(rank, world, port)
+    rnd = start
     try:
+        _init(rank, world, port)
         rt = Runtime(setup, build, parties={name})
+        if state is not None:
+            checkpoint.restore_process(rt, checkpoint.from_bytes(state), rng=name)
         net = Wire(rank, ranks)
-        for rnd in range(rounds):
+        owners = _drawn(setup, {name})
+        for rnd in range(start, rounds):
             meter, losses = rt.play(rnd, net)
             stats = {"compute_s": {n: p.compute_s for n, p in rt.parties.items()},
                      "codec_s": rt.codec_s, "meter": meter.dump(),
@@ -144,15 +164,26 @@ def _party(rank: int, world: int, port: int, setup: Setup, build: Callable[[], S
             _send(0, json.dumps(stats).encode())
             if _evaluating(rnd, rounds, eval_every) and rt.trained(name):
                 _send(0, rt.snapshot(name))
+            if checkpointing:
+                _send(0, checkpoint.to_bytes(checkpoint.process_state(rt, owners, rng=name)))
+    except BaseException as exc:
+        # a named fault (a corrupt message, a party failing) is a cause; anything else here
+        # is most likely the broken connection another party's failure left
+        errors.put((name, rnd + 1, isinstance(exc, ExecutionError),
+                    str(exc) if isinstance(exc, ExecutionError)
+                    else f"{type(exc).__name__}: {str(exc)[:300]}"))
+        raise
     finally:
-        dist.destroy_process_group()
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
 
 
 def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
                     eval_every: int, *, write: Callable[[dict[str, Any]], None],
-                    progress: bool = False) -> list[dict[str, Any]]:
+                    progress: bool = False, resume: Resumed | None = None,
+                    save: Save | None = None) -> list[dict[str, Any]]:
     """`run.train` with every party but those of rank 0 in a process of its own (this process
-    is rank 0)."""
+    is rank 0, which gathers every process's state for ``save`` after each round)."""
     host, ranks = layout(setup)
     _check(setup, host)
     import torch.distributed as dist
@@ -163,9 +194,12 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
     world = 1 + len(others)
     port = _free_port()
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_party, args=(rank, world, port, setup, build, name, ranks,
-                                              rounds, eval_every), daemon=True)
-             for name, rank in others.items()]
+    errors = ctx.SimpleQueue()
+    start = 0 if resume is None else resume.done
+    procs = [ctx.Process(target=_party, args=(
+        rank, world, port, setup, build, name, ranks, rounds, eval_every, start,
+        None if resume is None else checkpoint.to_bytes(checkpoint.part(resume.state, name)),
+        save is not None, errors), daemon=True) for name, rank in others.items()]
     for p in procs:
         p.start()
     records: list[dict[str, Any]] = []
@@ -174,14 +208,24 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
         _init(0, world, port)
         rt = Runtime(setup, build, parties=host)
         net = Wire(0, ranks)
-        acc, test_loss = rt.evaluate(_gather(rt, others, initial=True))
-        records.append({"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
-                        "test_loss": test_loss})
-        write(records[0])
-        for rnd in tqdm(range(rounds), desc=f"{setup.name} (processes)", unit="round",
-                        disable=not progress, leave=False):
+        if resume is None:
+            acc, test_loss = rt.evaluate(_gather(rt, others, initial=True))
+            records.append({"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
+                            "test_loss": test_loss})
+            write(records[0])
+        else:
+            rt.eval_model = build()  # as the first evaluation built it, before the RNG
+            checkpoint.restore_process(rt, resume.state)
+            records = list(resume.records)
+        owners = _drawn(setup, host)
+        for rnd in tqdm(range(start, rounds), desc=f"{setup.name} (processes)", unit="round",
+                        disable=not progress, leave=False, initial=start, total=rounds):
             records.append(_round(rt, net, others, rnd, rounds, eval_every))
             write(records[-1])
+            if save is not None:
+                states = [checkpoint.process_state(rt, owners)]
+                states += [checkpoint.from_bytes(_recv(rank)) for rank in others.values()]
+                save(rnd + 1, records, checkpoint.merge(states))
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a dead or silent party: name it instead of a gloo traceback
@@ -189,18 +233,55 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
+        stopped = set()  # parties still running after the run: ended by us, not failed
         for p in procs:
-            p.join(timeout=10 if failed is None else 1)
+            # after a finished run a party only tears down: on a loaded machine that can take
+            # a while, and ending it then is no failure
+            p.join(timeout=60 if failed is None else 1)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=10)
-    bad = [(name, p.exitcode) for name, p in zip(others, procs, strict=True)
-           if p.exitcode not in (0, None)]
+                stopped.add(p.pid)
+    bad = {name: p.exitcode for name, p in zip(others, procs, strict=True)
+           if p.exitcode not in (0, None) and (failed is not None or p.pid not in stopped)}
     if failed is not None or bad:
-        who = ", ".join(f"{n} (exit {c})" for n, c in bad) or "no process exited with an error"
-        raise ExecutionError(f"the run with one process per party failed after "
-                             f"{max(len(records) - 1, 0)} round(s): {who}; {failed or ''}")
+        reports = []
+        while not errors.empty():
+            reports.append(errors.get())
+        done = max(len(records) - 1, start)
+        raise ExecutionError(f"run {setup.name!r} with one process per party stopped in round "
+                             f"{done + 1} ({done} finished): "
+                             + _cause(failed, reports, bad, others))
     return records
+
+
+def _cause(failed: Exception | None, reports: list[tuple[str, int, bool, str]],
+           bad: dict[str, int], others: dict[str, int]) -> str:
+    """Why a run with one process per party stopped, cause first: a fault rank 0 named (a
+    corrupt message it received), one a party's process named, a process that died (by a
+    signal, or exiting without a word); else every error seen (broken connections)."""
+    if isinstance(failed, ExecutionError):
+        return str(failed)
+    named = [f"{name}: {what}" for name, _, is_named, what in reports if is_named]
+    if named:
+        return "; ".join(named)
+    said = {name for name, *_ in reports}
+    died = [f"the process of {name} (rank {others[name]}) died ({_exit(code)})"
+            for name, code in bad.items() if code < 0 or name not in said]
+    if died:
+        return "; ".join(died)
+    seen = [f"{name}: {what}" for name, _, _, what in reports]
+    if failed is not None:
+        seen.insert(0, f"rank 0: {type(failed).__name__}: {str(failed)[:300]}")
+    return "; ".join(seen) or "no process said why"
+
+
+def _exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 def _gather(rt: Runtime, others: dict[str, int], initial: bool = False

@@ -20,8 +20,10 @@ from ..core.files import write_text
 from ..core.placement import Placement
 from ..core.result import Result, versions
 from ..torchrt.models import PRETRAINED, StagedModel
+from . import checkpoint, faults
 from . import model as model_spec
 from .data import TOPICS, TaskData, load_texts, shards, topic_task
+from .faults import ExecutionError
 from .runtime import Runtime, Setup, centralized, uncompressed
 from .wire import Level
 
@@ -64,26 +66,47 @@ def rounds_to_target(records: list[dict[str, Any]], target: float | None) -> int
                  if r.get("accuracy") is not None and r["accuracy"] >= target), None)
 
 
+@dataclass(frozen=True)
+class Resumed:
+    """Where a run continues: the rounds done, their records, the state of its processes
+    (`checkpoint.merge`d)."""
+
+    done: int
+    records: list[dict[str, Any]]
+    state: dict[str, Any]
+
+
+# what the runtime calls after every round: (rounds done, the run's records, the state)
+Save = Callable[[int, list[dict[str, Any]], dict[str, Any]], None]
+
+
 def train(setup: Setup, build: Callable[[], StagedModel], rounds: int, eval_every: int, *,
-          write: Callable[[dict[str, Any]], None], progress: bool = False
-          ) -> list[dict[str, Any]]:
+          write: Callable[[dict[str, Any]], None], progress: bool = False,
+          resume: Resumed | None = None, save: Save | None = None) -> list[dict[str, Any]]:
     """``rounds`` rounds in one process: a record per round (test accuracy every
-    ``eval_every`` rounds, the last, and before the first), each written as it is made."""
+    ``eval_every`` rounds, the last, and before the first), each written as it is made, and
+    the state after it passed to ``save``; from ``resume`` when given."""
     from tqdm import tqdm
 
     rt = Runtime(setup, build)
-    acc, test_loss = rt.evaluate()
-    first = {"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
-             "test_loss": test_loss}
-    write(first)
-    records = [first]
-    for r in tqdm(range(rounds), desc=setup.name, unit="round", disable=not progress,
-                  leave=False):
+    if resume is None:
+        acc, test_loss = rt.evaluate()
+        records = [{"run": setup.name, "round": 0, "loss": None, "accuracy": acc,
+                    "test_loss": test_loss}]
+        write(records[0])
+    else:
+        rt.eval_model = build()  # as the first evaluation built it, before the RNG is restored
+        checkpoint.restore_process(rt, resume.state)
+        records = list(resume.records)
+    for r in tqdm(range(len(records) - 1, rounds), desc=setup.name, unit="round",
+                  disable=not progress, leave=False, initial=len(records) - 1, total=rounds):
         rec = {"run": setup.name, **rt.run_round(r), "accuracy": None, "test_loss": None}
         if (r + 1) % eval_every == 0 or r + 1 == rounds:
             rec["accuracy"], rec["test_loss"] = rt.evaluate()
         write(rec)
         records.append(rec)
+        if save is not None:
+            save(r + 1, records, checkpoint.process_state(rt))
     return records
 
 
@@ -127,7 +150,7 @@ def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
 
 def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
             build: Callable[[], StagedModel] | None = None, data: TaskData | None = None,
-            progress: bool = False) -> dict[str, Any]:
+            progress: bool = False, resume: bool = False) -> dict[str, Any]:
     """Run ``result``'s plan on ``instance`` for real (`Options`), write ``out``/rounds.jsonl
     (one record per round, appended as it is made), ``out``/result.json and ``out``/curves.png;
     return the result document.
@@ -138,6 +161,12 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
     0 on every link) and centralized LoRA (one party, every device's batch) run on the same
     batches; the target accuracy for rounds_to_target is then, unless given, the centralized
     final accuracy less one point.
+
+    After every round the run's state is checkpointed to ``out``/checkpoint/state.pt;
+    ``resume`` continues from it (the same instance, plan, options, data and model, else a
+    ValueError naming what differs) with the records an uninterrupted run makes. A party that
+    dies or a message that arrives corrupt ends the run with an `ExecutionError` naming them,
+    after result.json (``failed``: the reason) is written with the rounds finished.
     """
     import torch
 
@@ -163,6 +192,17 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
         build = build or model_spec.builder(instance, data.n_classes, seed=options.seed)
         probe = build()
     model_spec.check(probe, instance)
+    faults.planned()  # a malformed fault injection is named before any work
+    print_ = checkpoint.fingerprint(instance, result, asdict(options), data, build)
+    saved = None
+    if resume:
+        saved = checkpoint.load(out)
+        diff = checkpoint.mismatch(saved.get("fingerprint", {}), print_)
+        if diff:
+            raise ValueError(f"--resume: the checkpoint in {out} was made by another run: "
+                             + "; ".join(diff[:5]))
+    else:
+        checkpoint.path(out).unlink(missing_ok=True)
     for stale in ("result.json", "curves.png"):  # nothing of an earlier run is left to mislead
         (out / stale).unlink(missing_ok=True)
 
@@ -175,8 +215,13 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
     split = shards(data.y_train, len(placement.routes), seed=options.seed,
                    dirichlet=options.dirichlet)
     records_path = out / RECORDS
-    records_path.write_text("")  # a fresh run; from here on every record is appended
     records: dict[str, list[dict[str, Any]]] = {}
+    if saved is None:
+        records_path.write_text("")  # a fresh run; from here on every record is appended
+    else:  # the checkpoint's records: a round recorded after it was saved is played again
+        records = json.loads(saved["records"])
+        write_text(records_path, "".join(json.dumps(r) + "\n" for recs in records.values()
+                                         for r in recs))
 
     def write(rec: dict[str, Any]) -> None:
         records.setdefault(rec["run"], []).append(rec)  # kept here too, should a run stop
@@ -189,10 +234,25 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
         runs["uncompressed"] = (uncompressed(placement),
                                 family.predict(instance, result, level=0))
         runs["centralized"] = (centralized(placement), None)
+    def saver(name: str) -> Save:
+        def save(done: int, _: list[dict[str, Any]], state: dict[str, Any]) -> None:
+            checkpoint.save(out, {"fingerprint": print_, "run": name, "round": done,
+                                  "records": json.dumps(records, default=_plain),
+                                  "state": state})
+            if faults.stop_after(done):  # a simulated interruption, once the round is saved
+                raise KeyboardInterrupt
+        return save
+
+    names = list(runs)
     started = time.perf_counter()
-    interrupted = False
+    interrupted, failed = False, None
     try:
         for name, (pl, _) in runs.items():
+            resumed = None
+            if saved is not None and names.index(name) <= names.index(saved["run"]):
+                if name != saved["run"] or saved["round"] >= options.rounds:
+                    continue  # finished before the checkpoint
+                resumed = Resumed(saved["round"], records[name], saved["state"])
             setup = Setup(pl, levels, placement.average_every, data, split, options.lr,
                           options.seed, name, devices=placement,
                           adapter_bytes=instance.model.adapter_dtype_bytes)
@@ -200,14 +260,19 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
                 from .dist import train_processes
 
                 train_processes(setup, build, options.rounds, options.eval_every, write=write,
-                                progress=progress)
+                                progress=progress, resume=resumed, save=saver(name))
             else:
                 train(setup, build, options.rounds, options.eval_every, write=write,
-                      progress=progress)
+                      progress=progress, resume=resumed, save=saver(name))
     except KeyboardInterrupt:
         interrupted = True
+    except ExecutionError as exc:  # a dead party, a corrupt message: named, the rounds kept
+        failed = exc
     doc = _document(instance, result, options, data, placement, split, runs, records,
                     interrupted, time.perf_counter() - started)
+    doc["failed"] = None if failed is None else str(failed)
+    doc["resumed_from"] = None if saved is None else {"run": saved["run"],
+                                                      "round": saved["round"]}
     write_text(out / "result.json", json.dumps(doc, indent=1, default=_plain) + "\n")
     if records:
         from .report import plot_curves
@@ -216,6 +281,8 @@ def execute(instance: Any, result: Result, out: str | Path, options: Options, *,
                     title=f"{instance.name}: {result.solver} plan")
     if interrupted:
         raise KeyboardInterrupt
+    if failed is not None:
+        raise failed
     return doc
 
 

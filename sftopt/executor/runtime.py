@@ -41,7 +41,9 @@ import numpy as np
 from ..core.placement import Link, Placement, Route, Segment, Upload
 from ..core.placement import Party as PartySpec
 from ..torchrt.models import StagedModel
+from . import faults
 from .data import Sampler, TaskData
+from .faults import CorruptMessage
 from .parties import Party
 from .wire import Level, Meter, pack, pack_adapters, unpack, unpack_adapters
 
@@ -68,19 +70,26 @@ class Setup:
     name: str = "plan"
     devices: Placement | None = None  # whose shards ``split`` holds (default: placement)
     adapter_bytes: int = 4  # adapters travel as fp32 (4) or fp16 (2): the profile's dtype
-    _samplers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _samplers: dict[str, Sampler] = field(default_factory=dict, repr=False)
+
+    def samplers(self) -> dict[str, Sampler]:
+        """Every device's sampler (made on first use), by route owner."""
+        if not self._samplers:
+            pl = self.devices or self.placement
+            self._samplers.update({r.owner: Sampler(s, r.batch, (self.seed, k))
+                                   for k, (r, s) in enumerate(zip(pl.routes, self.split,
+                                                                  strict=True))})
+        return self._samplers
 
     def batch(self, owner: str) -> tuple[Any, Any]:
         """The next batch of a route owner (a device; "central": every device's, in order)."""
         import torch
 
-        if not self._samplers:
-            pl = self.devices or self.placement
-            devs = {r.owner: Sampler(s, r.batch, (self.seed, k))
-                    for k, (r, s) in enumerate(zip(pl.routes, self.split, strict=True))}
-            self._samplers.update({o: s.next for o, s in devs.items()})
-            self._samplers["central"] = all_owners(pl, devs)
-        idx = self._samplers[owner]()
+        devs = self.samplers()
+        if owner == "central":
+            idx = all_owners(self.devices or self.placement, devs)()
+        else:
+            idx = devs[owner].next()
         return (torch.from_numpy(self.data.x_train[idx]),
                 torch.from_numpy(self.data.y_train[idx]))
 
@@ -248,6 +257,7 @@ class Runtime:
         self.eval_model: StagedModel | None = None
         self.build = build
         self.codec_s = 0.0  # thread CPU time encoding and decoding, this round
+        self.rnd = 0  # the round being played (0-based): named by a fault
 
     # ------------------------------------------------------------------ one route
     def _codec(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -259,6 +269,24 @@ class Runtime:
 
     def level(self, link: Link) -> Level:
         return self.setup.levels[link.level]
+
+    def receive(self, blob: bytes, elements: int, what: str) -> Any:
+        """A codec message decoded (timed as codec work); `CorruptMessage` naming the round and
+        ``what`` it is when it cannot be decoded into ``elements`` elements."""
+        try:
+            return self._codec(unpack, blob, elements)
+        except ValueError as exc:
+            raise CorruptMessage(f"round {self.rnd + 1}: {what} arrived corrupt ({exc})"
+                                 ) from None
+
+    def adapters_in(self, blob: bytes, stages: tuple[int, ...], what: str,
+                    upload: bool = True) -> dict[int, list[Any]]:
+        """`unpack_stages`, a blob of the wrong length named as a `CorruptMessage`."""
+        try:
+            return self.unpack_stages(blob, stages, upload)
+        except ValueError as exc:
+            raise CorruptMessage(f"round {self.rnd + 1}: {what} arrived corrupt ({exc})"
+                                 ) from None
 
     def alone(self, ri: int, route: Route, x: Any, y: Any) -> float:
         """A route of one segment: its party computes the loss itself."""
@@ -298,7 +326,9 @@ class Runtime:
                     src = segs[j - 1].party
                     y = torch.from_numpy(np.frombuffer(net.recv(src), dtype=np.int64).copy())
                     carry = net.recv(src)
-                x = h = self._codec(unpack, carry)
+                x = h = self.receive(carry, round(route.batch * links[j - 1].elems),
+                                     f"the hidden state {segs[j - 1].party} sent "
+                                     f"{segs[j].party} (route of {route.owner})")
                 if links[j - 1].backward:
                     h.requires_grad_(True)
             out = party.forward(segs[j], x, y)
@@ -308,7 +338,8 @@ class Runtime:
                 loss = float(out.detach())
             else:
                 link = links[j]
-                carry = self._codec(pack, out, self.level(link), codec_seed(seed, rnd, ri, j, 0))
+                carry = faults.message(segs[j].party, rnd, self._codec(
+                    pack, out, self.level(link), codec_seed(seed, rnd, ri, j, 0)))
                 meter.count("up", len(carry), link.level, out.numel())
                 meter.count("labels", y.numel() * y.element_size())
                 if not here[j + 1]:
@@ -327,14 +358,16 @@ class Runtime:
                     continue
                 if not here[j + 1]:
                     back = net.recv(segs[j + 1].party)
-                grad = self._codec(unpack, back)
+                grad = self.receive(back, out.numel(),
+                                    f"the gradient {segs[j + 1].party} sent {name} (route of "
+                                    f"{route.owner})").reshape(out.shape)
                 if out.requires_grad:  # a cut-0 device has nothing to train: it stops here
                     self.parties[name].backward(out, grad * w if w != 1.0 else grad)
             if j > 0 and links[j - 1].backward:
                 g = torch.zeros_like(h) if h.grad is None else h.grad
                 g = g if w == 1.0 else g / w  # the gradient of the input, unweighted
-                back = self._codec(pack, g, self.level(links[j - 1]),
-                                   codec_seed(seed, rnd, ri, j - 1, 1))
+                back = faults.message(name, rnd, self._codec(
+                    pack, g, self.level(links[j - 1]), codec_seed(seed, rnd, ri, j - 1, 1)))
                 meter.count("down", len(back), links[j - 1].level, g.numel())
                 if not here[j - 1]:
                     net.send(segs[j - 1].party, back)
@@ -360,6 +393,9 @@ class Runtime:
         the losses (with their batch sizes) of the routes it closes."""
         pl = self.setup.placement
         meter = Meter()
+        self.rnd = rnd
+        for name in self.parties:
+            faults.round_starts(name, rnd)
         self.start_round()
         averaging = bool(pl.uploads) and (rnd + 1) % self.setup.agg_every == 0
         losses: dict[int, tuple[float, int]] = {}
@@ -418,10 +454,11 @@ class Runtime:
         for gi, g in enumerate(pl.gradient_uploads):
             grads = self.parties[g.src].gradients(g.stages)
             flat = torch.cat([t.reshape(-1) for t in grads]).reshape(1, -1)
-            blob = self._codec(pack, flat, self.setup.levels[g.level],
-                               codec_seed(self.setup.seed, rnd, gi, 0, 2))
+            blob = faults.message(g.src, rnd, self._codec(
+                pack, flat, self.setup.levels[g.level], codec_seed(self.setup.seed, rnd, gi, 0, 2)))
             meter.count("gradients", len(blob), g.level, flat.numel())
-            got = self._codec(unpack, blob).reshape(-1)
+            got = self.receive(blob, flat.numel(),
+                               f"the gradients {g.src} uploaded to {g.dst}").reshape(-1)
             sizes = [t.numel() for t in grads]
             self.parties[g.dst].set_gradients(g.stages, list(torch.split(got, sizes)))
         for dst in {g.dst for g in pl.gradient_uploads}:
@@ -484,10 +521,13 @@ class Runtime:
         return out
 
     def merge(self, held: dict[int, dict[str, list[Any]]], name: str, blob: bytes,
-              stages: tuple[int, ...] | None = None, upload: bool = False) -> None:
-        """A party's copy of ``stages`` (default: all it trains) into ``held``."""
+              stages: tuple[int, ...] | None = None, upload: bool = False,
+              what: str | None = None) -> None:
+        """A party's copy of ``stages`` (default: all it trains) into ``held`` (``what`` the
+        blob is, to name it if it arrived corrupt)."""
         stages = self.trained(name) if stages is None else stages
-        for s, tensors in self.unpack_stages(blob, stages, upload).items():
+        what = what or f"the copy of {name}'s adapters"
+        for s, tensors in self.adapters_in(blob, stages, what, upload).items():
             held[s][name] = tensors
 
     def send_uploads(self, after: int | None, meter: Meter, net: Net = LOCAL) -> None:
@@ -498,7 +538,7 @@ class Runtime:
             if up.after != after:
                 continue
             if net.local(up.src):
-                blob = self._outgoing(up)
+                blob = faults.message(up.src, self.rnd, self._outgoing(up), "truncate")
                 meter.count("adapters", len(blob))
                 if net.local(up.dst):
                     self.inbox[(up.dst, up.of)] = blob
@@ -531,7 +571,8 @@ class Runtime:
                 if blob is None:
                     raise ValueError(f"no upload of {owner}'s adapters reached {self.sink} "
                                      "this round")
-                self.merge(held, owner, blob, stages, upload=True)
+                self.merge(held, owner, blob, stages, upload=True,
+                           what=f"the upload of {owner}'s adapters to {self.sink}")
             mean = average(self.copies, held)
             for stage, parties in self.copies.items():
                 for name in parties:
@@ -549,7 +590,8 @@ class Runtime:
                 elif net.local(b):
                     blob = net.recv(a)
             if net.local(owner) and owner in self.parties:  # what it received, in every mode
-                for s, tensors in self.unpack_stages(blob, stages, upload=True).items():
+                what = f"the mean of {owner}'s stages sent back to it"
+                for s, tensors in self.adapters_in(blob, stages, what).items():
                     self.parties[owner].set_adapters(s, tensors)
 
     # ------------------------------------------------------------------ evaluation

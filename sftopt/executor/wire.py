@@ -25,9 +25,13 @@ def pack(x: Any, level: Level, seed: int) -> bytes:
     return encode(x.detach().contiguous(), level.keep_ratio, level.bits, scale="row", seed=seed)
 
 
-def unpack(data: bytes) -> Any:
-    """The fp32 tensor back from codec bytes."""
-    return decode(data).float()
+def unpack(data: bytes, elements: int) -> Any:
+    """The fp32 tensor of ``elements`` elements back from codec bytes; ValueError when the
+    stream is malformed or holds another count (checked before anything is allocated)."""
+    x = decode(data, max_elements=max(elements, 1), max_bytes=4 * max(elements, 1))
+    if x.numel() != elements:
+        raise ValueError(f"the stream holds {x.numel()} elements, not the {elements} expected")
+    return x.float()
 
 
 _ADAPTER_DTYPES = {4: np.float32, 2: np.float16}

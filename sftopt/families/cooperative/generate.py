@@ -52,7 +52,7 @@ def random_instance(
     shrinks device memory from "the shallowest block fits" (0) towards "only the deepest block
     fits" (1), each device by its own draw, while the i-th roomiest device keeps room for the
     i-th shallowest block (so that every block has a device of its own: a feasible instance).
-    ``codec`` names a codec table in models/ (default: the analytic table); ``eta`` and
+    ``codec`` names a codec table (sftopt.profiles.load_codec; default: analytic); ``eta`` and
     ``max_distortion`` default to the accuracy model it carries, else 2.0 and 0.2.
     """
     _whole("n_devices", n_devices)
@@ -92,7 +92,7 @@ def random_instance(
         "channel": {"bandwidth_hz": bandwidth_hz, "noise_dbm_hz": -174,
                     "pathloss": {"a_db": 128.1, "g": 3.76}},
         "codec": table,
-        "devices": [{"id": f"dev-{k}", "flops": float(f"{flops[k]:.4g}"), "memory_bytes": 1.0,
+        "devices": [{"id": f"dev-{k}", "flops": float(f"{flops[k]:.4g}"), "memory_bytes": 1e15,
                      "tx_power_w": float(power[k]), "distance_m": round(float(distance[k]), 1),
                      "batch": int(batch[k])} for k in range(n_devices)],
     }

@@ -6,16 +6,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...core.errors import Problem, short
 from ...core.schema import (
+    MAX_CUT,
+    MAX_FLEET,
+    MAX_LEVELS,
+    MODEL_DESCRIPTION,
     Channel,
     Codec,
     Device,
     InstanceBase,
-    ModelProfile,
+    Int,
+    Integer,
+    ModelRef,
     PeakMemory,
+    Seq,
     Server,
     TrainingBase,
-    duplicate_ids,
+    fleet_checks,
+    integer,
+    raise_problems,
 )
 from .arrays import Arrays
 
@@ -23,51 +33,64 @@ DEVICES, OFFLOAD = "devices", "offload"  # plan classes: blocks on devices, or o
 
 
 class Training(TrainingBase):
-    max_blocks: int = Field(default=1, gt=0)
-    upload_level: int = Field(default=0, ge=0)
+    """Training figures of `cooperative`."""
+
+    max_blocks: Int = integer(1, MAX_CUT, "most blocks one device fine-tunes (blocks)",
+                              default=1)
+    upload_level: Int = integer(0, MAX_LEVELS - 1, "codec level of the gradient uploads (an "
+                                "index into codec.levels)", default=0)
+
+
+Block = Integer(1, MAX_CUT)
 
 
 class CooperativeInstance(InstanceBase):
     """A `cooperative` instance: fine-tuning blocks at stages `blocks` (1..L+1, increasing),
     each fine-tuned by exactly one device. Immutable once loaded."""
 
-    family: Literal["cooperative"]
-    model: ModelProfile
-    training: Training
-    blocks: list[int] = Field(min_length=1)
-    server: Server
-    channel: Channel
-    codec: Codec
-    devices: list[Device] = Field(min_length=1)
+    family: Literal["cooperative"] = Field(description="the problem family")
+    model: ModelRef = Field(description=MODEL_DESCRIPTION)
+    training: Training = Field(description="training figures")
+    blocks: Seq[Block] = Field(min_length=1, max_length=MAX_CUT,
+                               description="the stages (1..L+1, increasing) of the fine-tuning "
+                                           "blocks (stage indices)")
+    server: Server = Field(description="the edge server")
+    channel: Channel = Field(description="the radio channel (no fading: leave out fading and "
+                                         "seed)")
+    codec: Codec = Field(description="the codec levels")
+    devices: Seq[Device] = Field(min_length=1, max_length=MAX_FLEET, description="the devices")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> CooperativeInstance:
-        L = self.model.n_blocks
-        bad = [f"blocks[{j}] = {b}" for j, b in enumerate(self.blocks) if not 1 <= b <= L + 1]
-        if bad:
-            raise ValueError(f"blocks are stages 1..L+1 = {L + 1} (the layers, and the output "
-                             f"stage where it trains, e.g. a classifier); got {', '.join(bad)}")
-        idle = [b for b in self.blocks if self.model.stages[b].lora_params <= 0]
-        if idle:
-            raise ValueError(f"blocks must be stages with trainable parameters (lora_params > "
-                             f"0); stages {idle} have none")
-        if any(b >= c for b, c in zip(self.blocks, self.blocks[1:], strict=False)):
-            raise ValueError(f"blocks must increase strictly (one block per layer); got "
-                             f"{self.blocks}")
+        L, problems = self.model.n_blocks, []
+        for j, b in enumerate(self.blocks):
+            if not 1 <= b <= L + 1:
+                problems.append(Problem(f"$.blocks[{j}]", f"a stage 1..L+1 = {L + 1} (the "
+                                        f"layers, and the output stage where it trains, e.g. "
+                                        f"a classifier)", str(b)))
+            elif self.model.stages[b].lora_params <= 0:
+                problems.append(Problem(f"$.blocks[{j}]", "a stage with trainable parameters "
+                                        "(lora_params > 0)", f"stage {b}, which has none"))
+        for j in range(1, len(self.blocks)):
+            if self.blocks[j] <= self.blocks[j - 1]:
+                problems.append(Problem(f"$.blocks[{j}]", "blocks that increase strictly (one "
+                                        f"block per layer): above {self.blocks[j - 1]}",
+                                        str(self.blocks[j])))
         c, levels = self.training.upload_level, self.codec.levels
         if c >= len(levels):
-            raise ValueError(f"training.upload_level indexes codec.levels (0..{len(levels) - 1});"
-                             f" got {c}")
-        if levels[c].distortion > self.training.max_distortion:
-            raise ValueError(f"training.upload_level {c} has distortion {levels[c].distortion:g}"
-                             f" > max_distortion {self.training.max_distortion:g}")
-        if self.channel.fading != "none" or self.channel.seed != 0:
-            raise ValueError("channel.fading and channel.seed: family cooperative has no fading "
-                             "simulation (its round delay is on the average channel); leave "
-                             "them out")
-        dup = duplicate_ids(self.devices)
-        if dup:
-            raise ValueError(f"unique device ids; got duplicates {dup}")
+            problems.append(Problem("$.training.upload_level", "an index into codec.levels "
+                                    f"(0..{len(levels) - 1})", str(c)))
+        elif levels[c].distortion > self.training.max_distortion:
+            problems.append(Problem("$.training.upload_level", "a level with distortion <= "
+                                    f"max_distortion {self.training.max_distortion:g}",
+                                    f"level {c}, distortion {levels[c].distortion:g}"))
+        for key, default in (("fading", "none"), ("seed", 0)):
+            if getattr(self.channel, key) != default:
+                problems.append(Problem(f"$.channel.{key}", "nothing: family cooperative has "
+                                        "no fading simulation (its round delay is on the "
+                                        "average channel); leave it out",
+                                        short(getattr(self.channel, key))))
+        raise_problems(problems + fleet_checks(self, self.channel))
         return self
 
     @property

@@ -59,7 +59,7 @@ def verify(inst: CooperativeInstance, result: Result | dict[str, Any] | str | Pa
     T = max(pyo.value(m.delay_k[k]) for k in m.K) + pyo.value(m.server_time)
     m.T.set_value(T)
 
-    slacks, found = read_constraints(m, skip)
+    slacks, found = read_constraints(m, skip, {"K": [d.id for d in inst.devices]})
     violations += found
     for k in m.K:
         v, hi = m.b[k].value, m.b[k].ub

@@ -54,28 +54,38 @@ def load(a: Arrays, lay: Layout) -> Load:
     return Load(turns, cloud, turn_s, cloud_s)
 
 
-def best_shares(turns: np.ndarray, cloud: np.ndarray, rel_tol: float = 1e-13
-                ) -> tuple[float, np.ndarray]:
-    """The cloud shares that minimise the largest edge delay turns_e + cloud_e / phi_e with
-    sum phi <= 1, and that delay T: the root of sum_e cloud_e / (T - turns_e) = 1 (decreasing
-    and convex in T above max turns; Newton from the left, where the tangent of a convex
-    decreasing function never passes the root)."""
+def epoch_delays(turns: np.ndarray, cloud: np.ndarray, rel_tol: float = 1e-13) -> np.ndarray:
+    """Per row of ``turns`` and ``cloud`` (rows x edges): the least largest edge delay
+    turns_e + cloud_e / phi_e over shares with sum phi <= 1, the root T of
+    sum_e cloud_e / (T - turns_e) = 1 (decreasing and convex in T above max turns; Newton from
+    the left, where the tangent of a convex decreasing function never passes the root). Rows
+    are solved together: the greedy search prices many moves at once."""
+    turns, cloud = np.atleast_2d(turns), np.atleast_2d(cloud)
+    on = cloud > 0
+    T = np.maximum(np.where(on, turns + cloud, -np.inf).max(axis=1, initial=-np.inf),
+                   turns.max(axis=1, initial=0.0))
+    active = on.any(axis=1)
+    for _ in range(200):
+        if not active.any():
+            break
+        gap = np.where(on, T[:, None] - turns, 1.0)
+        f = np.where(on, cloud / gap, 0.0).sum(axis=1) - 1.0
+        step = f / np.where(on, cloud / gap**2, 0.0).sum(axis=1).clip(min=1e-300)
+        # at the root to rounding; a small step alone is not (a tiny cloud_e makes every
+        # step tiny while f is still far from 0)
+        active &= (f > rel_tol) & (T + step != T)
+        T = np.where(active, T + step, T)
+    return T
+
+
+def best_shares(turns: np.ndarray, cloud: np.ndarray) -> tuple[float, np.ndarray]:
+    """The cloud shares that minimise the largest edge delay (``epoch_delays`` of one row) and
+    that delay T."""
     on = cloud > 0
     if not on.any():
         return float(turns.max(initial=0.0)), np.zeros_like(turns)
     c, t = cloud[on], turns[on]
-    T = float((t + c).max())  # every edge alone at the whole cloud: f(T) >= 0
-    if turns.max() > T:  # an edge without cloud work is the slowest: it sets the delay
-        T = float(turns.max())
-    for _ in range(200):
-        gap = T - t
-        f = (c / gap).sum() - 1.0
-        if f <= 0:
-            break
-        step = f / (c / gap**2).sum()
-        T += step
-        if step <= rel_tol * T:
-            break
+    T = float(epoch_delays(turns, cloud)[0])
     phi = np.zeros_like(turns)
     phi[on] = c / (T - t)
     phi[on] /= max(1.0, phi.sum())  # rounding: never above 1 in all

@@ -23,7 +23,7 @@ from .schema import HierarchicalInstance
 def _gain(user, e: int, own: int, pathloss) -> float | None:
     """The user's large-scale gain to edge e (None where the instance gives none)."""
     v = user.gain if user.gain is not None else user.distance_m
-    if isinstance(v, list):
+    if isinstance(v, tuple | list):
         v = v[e]
     elif e != own:
         return None

@@ -80,7 +80,9 @@ class Test:
         if self._cloud_memory(pair) <= a.cloud_memory * (1 + REL_TOL):
             return lay
         hs = _highspy()
-        # x_ep for finite needs of busy edges; Wc (cloud weights) last
+        # x_ep for finite needs of busy edges; Wc (cloud weights, a fraction of the cloud's
+        # memory: in bytes the rows span 1e10 and HiGHS misjudged feasibility) last
+        M = a.cloud_memory
         cols = [(e, p) for e in range(E) if self.busy[e] for p in range(P)
                 if np.isfinite(need[e, p])]
         n = len(cols)
@@ -92,10 +94,11 @@ class Test:
             rows.append(({col[(e, p)]: 1.0 for p in range(P) if (e, p) in col}, 1.0, 1.0))
             for p in range(P):
                 if (e, p) in col:  # Wc >= cloud weights of the chosen pair
-                    rows.append(({n: 1.0, col[(e, p)]: -a.cloud_held[p]}, 0.0, hs.kHighsInf))
-        mem = {i: self.top[e] * a.cloud_act[p] for i, (e, p) in enumerate(cols)}
+                    rows.append(({n: 1.0, col[(e, p)]: -a.cloud_held[p] / M}, 0.0,
+                                 hs.kHighsInf))
+        mem = {i: self.top[e] * a.cloud_act[p] / M for i, (e, p) in enumerate(cols)}
         mem[n] = 1.0
-        rows.append((mem, -hs.kHighsInf, a.cloud_memory * (1 + REL_TOL)))
+        rows.append((mem, -hs.kHighsInf, 1.0 + REL_TOL))
         x = self._solve(h, rows)
         if x is None:
             return None
@@ -120,7 +123,10 @@ class Test:
                                                          strict=True)
              if self.turn[e][u, p] + self.cloud[u, p] <= T]
         nx, nw = len(x), len(w)
-        # columns: x | w | v | phi (E) | Wc | act (E)
+        # columns: x | w | v | phi (E) | Wc | act (E); time rows in units of T and memory in
+        # units of the cloud's (in seconds and bytes the rows span 1e10: HiGHS then called
+        # feasible tests infeasible)
+        M = a.cloud_memory
         X0, W0, V0, F0, C0, A0 = 0, nx, nx + nw, nx + 2 * nw, nx + 2 * nw + E, nx + 2 * nw + E + 1
         ncol = A0 + E
         cost = np.zeros(ncol)
@@ -140,9 +146,9 @@ class Test:
             rows.append(({vi: 1.0, wi: -1.0}, -inf, 0.0))  # v <= w
             rows.append(({vi: 1.0, F0 + e: -1.0}, -inf, 0.0))  # v <= phi
             rows.append(({vi: 1.0, F0 + e: -1.0, wi: -1.0}, -1.0, inf))  # v >= phi - 1 + w
-            time[e][vi] = self.turn[e][u, p]
-            time[e][wi] = self.cloud[u, p]
-            rows.append(({A0 + e: 1.0, wi: -a.batch[u] * a.cloud_act[p]}, 0.0, inf))
+            time[e][vi] = self.turn[e][u, p] / T
+            time[e][wi] = self.cloud[u, p] / T
+            rows.append(({A0 + e: 1.0, wi: -a.batch[u] * a.cloud_act[p] / M}, 0.0, inf))
         for u in range(U):
             if not by_user[u]:
                 return None  # no edge and pair brings this user's turn within T
@@ -151,12 +157,11 @@ class Test:
             pe = {xi[(e, p)]: 1.0 for p in range(P) if (e, p) in xi}
             if pe:
                 rows.append((pe, 0.0, 1.0))
-            time[e][F0 + e] = -T
+            time[e][F0 + e] = -1.0
             rows.append((time[e], -inf, 0.0))
         for (_e, p), i in xi.items():
-            rows.append(({C0: 1.0, i: -a.cloud_held[p]}, 0.0, inf))
-        rows.append(({C0: 1.0, **{A0 + e: 1.0 for e in range(E)}}, -inf,
-                     a.cloud_memory * (1 + REL_TOL)))
+            rows.append(({C0: 1.0, i: -a.cloud_held[p] / M}, 0.0, inf))
+        rows.append(({C0: 1.0, **{A0 + e: 1.0 for e in range(E)}}, -inf, 1.0 + REL_TOL))
         sol = self._solve(h, rows)
         if sol is None:
             return None
@@ -177,6 +182,10 @@ class Test:
         h = hs.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("mip_rel_gap", 1e-9)
+        # rows are in units of T and of the cloud's memory: a tolerance of 1e-7 there moves a
+        # share, and so the delay, by up to 1e-6 relative, more than exact's rel_tol
+        h.setOptionValue("primal_feasibility_tolerance", 1e-10)
+        h.setOptionValue("mip_feasibility_tolerance", 1e-10)
         h.addCols(len(cost), cost, lb, ub, 0, np.zeros(0, np.int32), np.zeros(0, np.int32),
                   np.zeros(0))
         if n_int:

@@ -2,51 +2,95 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from ...core.errors import Problem, short
 from ...core.schema import (
+    BANDWIDTH,
+    FLOPS,
+    MAX_CUT,
+    MAX_FLEET,
+    MAX_LEVELS,
+    MEMORY,
+    MODEL_DESCRIPTION,
+    NOISE,
+    POWER,
     Codec,
+    Distance,
+    Gain,
     InstanceBase,
-    ModelProfile,
+    Int,
+    Integer,
+    ModelRef,
+    Num,
     PathLoss,
-    Positive,
+    Seq,
     Strict,
+    T,
     TrainingBase,
+    distance_gain_problems,
     duplicate_ids,
+    integer,
+    num,
+    raise_problems,
+    text,
 )
 from .arrays import Arrays
 
 THREE_TIER, TWO_TIER = "three-tier", "two-tier"  # plan classes
+MAX_EDGES = 10_000
 
 
 class Training(TrainingBase):
-    level: int = Field(default=0, ge=0)  # codec level on both links (radio and backhaul)
-    associate: bool = False  # the solver chooses the edge of every user that names none
-    min_user_cut: int = Field(default=0, ge=0)  # s1 >= this (0: only the embedding)
-    max_edge_cut: int | None = Field(default=None, ge=1)  # s2 <= this (default L)
+    """Training figures of `hierarchical`."""
+
+    level: Int = integer(0, MAX_LEVELS - 1, "codec level on both links, radio and backhaul "
+                         "(an index into codec.levels)", default=0)
+    associate: bool = Field(False, description="the solver chooses the edge of every user "
+                                               "that names none")
+    min_user_cut: Int = integer(0, MAX_CUT, "s1 >= this (stage index; 0: only the embedding)",
+                                default=0)
+    max_edge_cut: Integer(1, MAX_CUT) | None = Field(None, description="s2 <= this (stage "
+                                                     "index; default L)")
 
 
 class Cloud(Strict):
-    flops: float = Positive
-    memory_bytes: float = Positive
+    """The cloud: compute and memory, shared by the edges."""
+
+    flops: Num = num(*FLOPS, "sustained compute (FLOP/s)")
+    memory_bytes: Num = num(*MEMORY, "memory (bytes)")
 
 
 class Edge(Strict):
     """An edge server with its cell: it serves its users one at a time with the whole band."""
 
-    id: str = Field(min_length=1)
-    flops: float = Positive
-    memory_bytes: float = Positive
-    tx_power_w: float = Positive  # downlink power in its cell
-    bandwidth_hz: float = Positive  # the cell's band
-    backhaul_bps: float = Positive  # edge <-> cloud rate, each way
+    id: str = text("the edge's id, unique in the instance")
+    flops: Num = num(*FLOPS, "sustained compute (FLOP/s)")
+    memory_bytes: Num = num(*MEMORY, "memory (bytes)")
+    tx_power_w: Num = num(*POWER, "downlink transmit power in its cell (W)")
+    bandwidth_hz: Num = num(*BANDWIDTH, "the cell's band (Hz)")
+    backhaul_bps: Num = num(1, 1e13, "edge <-> cloud rate, each way (bit/s)")
 
 
 class Radio(Strict):
-    noise_dbm_hz: float = Field(allow_inf_nan=False)
-    pathloss: PathLoss
+    """The radio of every cell: noise and path loss."""
+
+    noise_dbm_hz: Num = num(*NOISE, "noise power spectral density (dBm/Hz)")
+    pathloss: PathLoss = Field(description="the path-loss law turning distance_m into a gain")
+
+
+
+
+def _one_or_list(value: Any) -> str:
+    return "tagged-list" if isinstance(value, list | tuple) else "tagged-number"
+
+
+# a number (to the user's own edge) or a list with one per edge; the tag picks the branch, so
+# an error speaks of the branch the value is in (the "tagged-" path parts are left out)
+OnePerEdge = Annotated[Annotated[T, Tag("tagged-number")] | Annotated[Seq[T], Tag("tagged-list")],
+                       Discriminator(_one_or_list)]
 
 
 class User(Strict):
@@ -55,14 +99,17 @@ class User(Strict):
     number (to its own edge) or a list with one entry per edge (needed when the edge is left to
     the solver)."""
 
-    id: str = Field(min_length=1)
-    flops: float = Positive
-    memory_bytes: float = Positive
-    tx_power_w: float = Positive
-    batch: int = Field(gt=0)
-    edge: str | None = None
-    gain: float | list[float] | None = None
-    distance_m: float | list[float] | None = None
+    id: str = text("the user's id, unique in the instance")
+    flops: Num = num(*FLOPS, "sustained compute (FLOP/s)")
+    memory_bytes: Num = num(*MEMORY, "memory (bytes)")
+    tx_power_w: Num = num(*POWER, "transmit power (W)")
+    batch: Int = integer(1, 1_000_000, "training samples per turn (samples)")
+    edge: str | None = Field(None, min_length=1, max_length=256,
+                             description="its edge's id (left out: the solver associates)")
+    gain: OnePerEdge[Gain] | None = Field(
+        None, description="large-scale power gain (linear) to its edge, or one per edge")
+    distance_m: OnePerEdge[Distance] | None = Field(
+        None, description="distance (m) to its edge, or one per edge")
 
     @model_validator(mode="after")
     def _one_gain(self) -> User:
@@ -70,65 +117,85 @@ class User(Strict):
             both = "both" if self.gain is not None else "neither"
             raise ValueError(f"exactly one of 'gain' and 'distance_m'; got {both}")
         values = self.gain if self.gain is not None else self.distance_m
-        values = values if isinstance(values, list) else [values]
-        if not values or any(not (v > 0 and v < float("inf")) for v in values):
+        if isinstance(values, tuple) and not values:
             field = "gain" if self.gain is not None else "distance_m"
-            raise ValueError(f"{field}: finite numbers > 0 (one, or one per edge); got "
-                             f"{values}")
+            raise ValueError(f"{field}: one number, or one per edge; got an empty list")
         return self
 
 
 class HierarchicalInstance(InstanceBase):
     """A `hierarchical` instance: users, edge servers (each with its cell) and one cloud; a
     plan cuts the model twice per edge and, with ``training.associate``, picks users' edges.
-    Immutable once loaded."""
+    Immutable once loaded (`with_device` changes a user, `with_edge` an edge, `with_server`
+    the cloud, `with_channel` the radio)."""
 
-    family: Literal["hierarchical"]
-    model: ModelProfile
-    training: Training
-    cloud: Cloud
-    radio: Radio
-    codec: Codec
-    edges: list[Edge] = Field(min_length=1)
-    users: list[User] = Field(min_length=1)
+    family: Literal["hierarchical"] = Field(description="the problem family")
+    model: ModelRef = Field(description=MODEL_DESCRIPTION)
+    training: Training = Field(description="training figures")
+    cloud: Cloud = Field(description="the cloud")
+    radio: Radio = Field(description="the radio of every cell")
+    codec: Codec = Field(description="the codec levels")
+    edges: Seq[Edge] = Field(min_length=1, max_length=MAX_EDGES, description="the edge servers")
+    users: Seq[User] = Field(min_length=1, max_length=MAX_FLEET, description="the users")
+
+    fleet_field: ClassVar[str] = "users"
+    server_field: ClassVar[str] = "cloud"
+    channel_field: ClassVar[str] = "radio"
 
     @model_validator(mode="after")
     def _cross_checks(self) -> HierarchicalInstance:
-        L, tr = self.model.n_blocks, self.training
+        L, tr, problems = self.model.n_blocks, self.training, []
         hi = L if tr.max_edge_cut is None else tr.max_edge_cut
         if hi > L:
-            raise ValueError(f"training.max_edge_cut: at most L = {L} (the cloud keeps the "
-                             f"output stage); got {hi}")
+            problems.append(Problem("$.training.max_edge_cut", f"at most L = {L} (the cloud "
+                                    "keeps the output stage)", str(hi)))
         if tr.min_user_cut >= hi:
-            raise ValueError(f"training.min_user_cut {tr.min_user_cut} must be below "
-                             f"max_edge_cut {hi} (s1 < s2)")
+            problems.append(Problem("$.training.min_user_cut", f"below max_edge_cut {hi} "
+                                    "(s1 < s2)", str(tr.min_user_cut)))
         c, levels = tr.level, self.codec.levels
         if c >= len(levels):
-            raise ValueError(f"training.level indexes codec.levels (0..{len(levels) - 1}); got "
-                             f"{c}")
-        if levels[c].distortion > tr.max_distortion:
-            raise ValueError(f"training.level {c} has distortion {levels[c].distortion:g} > "
-                             f"max_distortion {tr.max_distortion:g}")
-        for what, items in (("edge", self.edges), ("user", self.users)):
+            problems.append(Problem("$.training.level", "an index into codec.levels "
+                                    f"(0..{len(levels) - 1})", str(c)))
+        elif levels[c].distortion > tr.max_distortion:
+            problems.append(Problem("$.training.level", "a level with distortion <= "
+                                    f"max_distortion {tr.max_distortion:g}",
+                                    f"level {c}, distortion {levels[c].distortion:g}"))
+        for what, items in (("edges", self.edges), ("users", self.users)):
             dup = duplicate_ids(items)
             if dup:
-                raise ValueError(f"unique {what} ids; got duplicates {dup}")
-        ids = [e.id for e in self.edges]
-        for u in self.users:
+                problems.append(Problem(f"$.{what}", f"unique {what[:-1]} ids",
+                                        f"duplicates {short(dup)}"))
+        ids = {e.id: j for j, e in enumerate(self.edges)}
+        far = []
+        for k, u in enumerate(self.users):
+            at = f"$.users[{k}]"
             values = u.gain if u.gain is not None else u.distance_m
+            field = "gain" if u.gain is not None else "distance_m"
             if u.edge is not None and u.edge not in ids:
-                raise ValueError(f"user {u.id!r}: edge {u.edge!r} is not one of the edges "
-                                 f"{ids}")
+                problems.append(Problem(f"{at}.edge", "the id of one of the edges",
+                                        f"{short(u.edge)}, which is not one of the edges"))
             if u.edge is None and not tr.associate:
-                raise ValueError(f"user {u.id!r} names no edge: give 'edge', or set "
-                                 f"training.associate to let the solver choose")
-            if isinstance(values, list) and len(values) != len(ids):
-                raise ValueError(f"user {u.id!r}: a list of gains or distances has one entry "
-                                 f"per edge ({len(ids)}); got {len(values)}")
-            if u.edge is None and not isinstance(values, list):
-                raise ValueError(f"user {u.id!r}: its edge is left to the solver, so its gain "
-                                 f"or distance is a list with one entry per edge")
+                problems.append(Problem(f"{at}.edge", "an edge id, or training.associate "
+                                        "true to let the solver choose",
+                                        "nothing: the user names no edge"))
+            if isinstance(values, tuple) and len(values) != len(ids):
+                problems.append(Problem(f"{at}.{field}", f"one entry per edge ({len(ids)})",
+                                        f"{len(values)} entries"))
+            if u.edge is None and not isinstance(values, tuple):
+                problems.append(Problem(f"{at}.{field}", "a list with one entry per edge (the "
+                                        "user's edge is left to the solver)", short(values)))
+            if u.distance_m is not None:
+                items = values if isinstance(values, tuple) else (values,)
+                far += [(f"{at}.distance_m" + (f"[{j}]" if isinstance(values, tuple) else ""),
+                         d) for j, d in enumerate(items)]
+        problems += distance_gain_problems(far, self.radio.pathloss, "radio.pathloss")
+        raise_problems(problems)
         return self
+
+    def with_edge(self, id: str, **changes: Any) -> HierarchicalInstance:
+        """A new instance where edge ``id`` has these fields changed (e.g. ``bandwidth_hz``),
+        validated again."""
+        return self._with_item("edges", id, changes)
 
     @property
     def n_users(self) -> int:

@@ -73,7 +73,8 @@ def verify(inst: HierarchicalInstance, result: Result | dict[str, Any] | str | P
     for e in m.E:
         m.act[e].set_value(max((f["cloud_batch"](u, e, 0) for u, user in enumerate(inst.users)
                                 if where[user.id] == e), default=0.0))
-    slacks, found = read_constraints(m, skip)
+    users, edges = [u.id for u in inst.users], [e.id for e in inst.edges]
+    slacks, found = read_constraints(m, skip, {"U": users, "E": edges, "UE": (users, edges)})
     violations += found
     if violations:
         return Report(False, None, violations, slacks, epigraph=EPIGRAPH)

@@ -28,7 +28,7 @@ class SplitFamily:
     name = "split"
     description = "split fine-tuning: device part + one shared server part, devices in parallel"
     objective = "total fine-tuning delay R x T on the average channel, s"
-    default_solver = "greedy"
+    default_solver = "alm"  # the best objective of the heuristics on every bundled instance
     instance_model = SplitInstance
     plan_model = SplitPlan
     simulation_model = Simulation

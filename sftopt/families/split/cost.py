@@ -61,13 +61,31 @@ def terms(inst: SplitInstance | Arrays, cuts: np.ndarray, levels: np.ndarray) ->
 
 
 def comm_delay(t: Terms, bandwidth: np.ndarray) -> np.ndarray:
-    """Seconds on air per round; inf where bits must move but the band is 0."""
-    r_ul = shannon_rate(bandwidth, t.snr_ul)
-    r_dl = shannon_rate(bandwidth, t.snr_dl)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        up = np.where(t.up_bits > 0, t.up_bits / r_ul, 0.0)
-        down = np.where(t.down_bits > 0, t.down_bits / r_dl, 0.0)
+    """Seconds on air per round; inf where bits must move but the rate is not a finite positive
+    number: a band of 0, or one so small that x/b overflows (b below x / 1.8e308 Hz: a delay
+    beyond 1e300 s), never 0 for a vanishing band."""
+    bandwidth = np.asarray(bandwidth, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        r_ul = shannon_rate(bandwidth, t.snr_ul)
+        r_dl = shannon_rate(bandwidth, t.snr_dl)
+        up = np.where(t.up_bits > 0, t.up_bits / _usable(r_ul), 0.0)
+        down = np.where(t.down_bits > 0, t.down_bits / _usable(r_dl), 0.0)
     return up + down
+
+
+def _no_rate(b: float, x_ul: float, x_dl: float) -> str:
+    """Why a device's band gives no usable rate (for a violation's message)."""
+    if b == 0:
+        return "no band"
+    with np.errstate(over="ignore", divide="ignore"):
+        if not np.isfinite(max(x_ul, x_dl) / b):
+            return "a band so small that x/b overflows"
+    return "the rate b log2(1 + x/b) rounds to 0 at that band (signal far below the noise)"
+
+
+def _usable(rate: np.ndarray) -> np.ndarray:
+    """The rate where it is a finite positive number, else 0 (so bits / rate is inf)."""
+    return np.where(np.isfinite(rate) & (rate > 0), rate, 0.0)
 
 
 def comm_delay_and_slope(t: Terms, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -93,10 +111,12 @@ def comm_slope(t: Terms, b: np.ndarray) -> np.ndarray:
 
 
 def server_delay(t: Terms, share: np.ndarray) -> np.ndarray:
-    """Server seconds per round; inf where work is due but the share is 0."""
+    """Server seconds per round; inf where work is due but the share is 0 or so small that
+    the delay overflows (never 0 for a vanishing share)."""
     share = np.asarray(share, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(t.server_work > 0, t.server_work / share, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        usable = np.where(np.isfinite(share) & (share > 0), share, 0.0)
+        return np.where(t.server_work > 0, t.server_work / usable, 0.0)
 
 
 def device_delays(t: Terms, bandwidth: np.ndarray, share: np.ndarray) -> np.ndarray:
@@ -163,8 +183,13 @@ def _over(value: float, cap: float) -> bool:
 
 
 def index_violations(inst: SplitInstance, cuts: np.ndarray, levels: np.ndarray) -> list[str]:
-    """Choices the model cannot even evaluate: a cut outside [min_cut, max_cut], a bad level."""
+    """Choices the model cannot even evaluate: another number of devices, a cut outside
+    [min_cut, max_cut], a level that is not an index into codec.levels (-1 included: never
+    counted from the end)."""
     a = inst.arrays
+    if len(cuts) != a.n_devices or len(levels) != a.n_devices:
+        return [f"plan has {len(cuts)} cuts and {len(levels)} levels, instance "
+                f"{a.n_devices} devices"]
     out = []
     for k, (s, c) in enumerate(zip(cuts, levels, strict=True)):
         dev = a.device_ids[k]
@@ -174,6 +199,17 @@ def index_violations(inst: SplitInstance, cuts: np.ndarray, levels: np.ndarray) 
         if not (0 <= c < len(a.beta)):
             out.append(f"device {dev}: level {c} is not an index into codec.levels "
                        f"(0..{len(a.beta) - 1})")
+    return out
+
+
+def number_violations(ids: list[str], bandwidth: np.ndarray, share: np.ndarray) -> list[str]:
+    """Bands and shares that are not finite numbers >= 0 (nan, inf, negative), by device."""
+    out = []
+    for what, sym, unit, arr in (("bandwidth", "b", " Hz", bandwidth),
+                                 ("server share", "phi", "", share)):
+        for k in np.flatnonzero(~(np.isfinite(arr) & (arr >= 0))):
+            out.append(f"{what}: device {ids[k]} has {sym} = {float(arr[k])!r}{unit}: not a finite "
+                       "number >= 0")
     return out
 
 
@@ -213,6 +249,9 @@ def evaluate(
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     violations = index_violations(inst, cuts, levels)
+    if not violations and (bandwidth.shape != cuts.shape or share.shape != cuts.shape):
+        violations = [f"plan has {bandwidth.size} bands and {share.size} shares for "
+                      f"{len(cuts)} devices"]
     if violations:
         nan = np.full(len(cuts), np.nan)
         return Evaluation(nan, nan, nan, nan, np.nan, np.nan, np.nan, nan, np.nan, np.nan,
@@ -222,15 +261,19 @@ def evaluate(
     t = terms(a, cuts, levels)
     if gain_scale is not None:
         t = t.with_gains(np.asarray(gain_scale, dtype=float))
-    if np.any(bandwidth < 0) or np.any(share < 0):
-        violations.append("bandwidth and server shares must be >= 0")
+    violations += number_violations(a.device_ids, bandwidth, share)
     comm = comm_delay(t, bandwidth)
     srv = server_delay(t, share)
     delays = t.compute + comm + srv
-    for k in np.flatnonzero(~np.isfinite(comm)):
-        violations.append(f"bandwidth: device {a.device_ids[k]} has b = 0 but data to send")
-    for k in np.flatnonzero(~np.isfinite(srv)):
-        violations.append(f"server share: device {a.device_ids[k]} has phi = 0 but server work")
+    for k in np.flatnonzero(~np.isfinite(comm) & np.isfinite(bandwidth) & (bandwidth >= 0)):
+        violations.append(f"bandwidth: device {a.device_ids[k]} has b = {bandwidth[k]:.6g} Hz "
+                          "but data to send: " + _no_rate(bandwidth[k], t.snr_ul[k],
+                                                           t.snr_dl[k]) + " (infinite delay)")
+    for k in np.flatnonzero(~np.isfinite(srv) & np.isfinite(share) & (share >= 0)):
+        violations.append(f"server share: device {a.device_ids[k]} has phi = {share[k]:.6g} "
+                          "but server work: " + ("no share" if share[k] == 0 else
+                                                 "the server delay overflows") +
+                          " (infinite delay)")
 
     if schedule == PARALLEL:
         round_delay = float(delays.max())
@@ -249,6 +292,9 @@ def evaluate(
     if _over(srv_mem, a.server_memory):
         violations.append(f"server memory: needs {srv_mem:.4g} B > {a.server_memory:.4g} B")
     rounds = rounds_needed(a, levels)
+    if not violations and not np.isfinite(rounds * round_delay):
+        violations.append(f"total delay: R x T = {rounds:.6g} x {round_delay:.6g} s is not "
+                          "finite")
     return Evaluation(
         device_delay=delays,
         compute_s=t.compute,

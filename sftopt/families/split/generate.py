@@ -38,7 +38,7 @@ def random_instance(
     heterogeneity in [0, 1] spreads device FLOP/s over 4^(+-h) around 1 TFLOP/s and batches over
     {4, 8, 16}; memory_pressure in [0, 1] shrinks device memory from "the deepest cut fits"
     (0) towards "only min_cut fits" (1), each device by its own uniform draw. ``codec`` names a
-    codec table in models/ (default: the analytic table); ``eta`` and ``max_distortion``
+    codec table (profiles.load_codec; default: analytic); ``eta`` and ``max_distortion``
     default to the accuracy model the table carries (fitted by the executor), else 2.0 and 0.2.
     """
     if not isinstance(n_devices, int) or isinstance(n_devices, bool) or n_devices < 1:
@@ -70,7 +70,7 @@ def random_instance(
         "devices": [],
     }
     # memory: place each device between what min_cut and the deepest cut need
-    probe = dict(base, devices=[{"id": f"probe-{k}", "flops": 1.0, "memory_bytes": 1.0,
+    probe = dict(base, devices=[{"id": f"probe-{k}", "flops": 1e12, "memory_bytes": 1e15,
                                  "tx_power_w": 1.0, "distance_m": 100.0, "batch": int(n)}
                                 for k, n in enumerate(batch)])
     a = load_instance(probe).arrays

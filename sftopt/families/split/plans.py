@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...core import result
+from ...core.formal import number_problems
 from ...core.result import Result, Status, Termination, finite, versions
 from .cost import evaluate, index_violations
 from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
@@ -12,12 +13,21 @@ from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
 
 def structure_problems(inst: SplitInstance, plan: SplitPlan) -> list[str]:
     """Why a plan cannot even be evaluated on ``inst``: another device count, other device
-    ids, a cut or level out of range (empty: it can)."""
+    ids, a cut or level that is not a whole number in range (-1 is not the last one), a band
+    or share that is not a finite number >= 0 (empty: it can)."""
     if len(plan.devices) != inst.n_devices:
         return [f"plan has {len(plan.devices)} devices, instance {inst.n_devices}"]
     out = [f"devices[{k}]: id {p.id!r}, instance has {d.id!r} there"
            for k, (d, p) in enumerate(zip(inst.devices, plan.devices, strict=True))
            if d.id != p.id]
+    whole = [f"devices[{k}].{f}: {v!r} is not a whole number"
+             for k, p in enumerate(plan.devices) for f in ("cut", "level")
+             if isinstance(v := getattr(p, f), bool) or not isinstance(v, int)]
+    if whole:
+        return out + whole
+    out += number_problems([(f"devices[{k}].{f}", getattr(p, f))
+                            for k, p in enumerate(plan.devices)
+                            for f in ("bandwidth_hz", "server_share")])
     return out + index_violations(inst, plan.cuts, plan.levels)
 
 

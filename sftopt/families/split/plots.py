@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...core.plots import new_figure, save_figure
+from ...core.plots import new_figure, plain_log_ticks, save_figure
 from ...core.result import Result
 from .cost import evaluate
 from .schema import SEQUENTIAL, SplitInstance
@@ -55,8 +55,9 @@ def plot_rounds(per_round: np.ndarray, average: float | None, path: str | Path,
     if average is not None:
         ax.axhline(average, color="black", ls="--", lw=0.8, label="average channel")
     ax.set_xlabel("round")
-    ax.set_ylabel("seconds")
+    ax.set_ylabel("round delay, s")
     ax.set_yscale("log")
+    plain_log_ticks(ax)
     ax.set_title(title)
     ax.legend(fontsize=8)
     return save_figure(fig, path)

@@ -7,16 +7,25 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ...core.errors import Problem
 from ...core.schema import (
+    MAX_CUT,
+    MAX_FLEET,
+    MODEL_DESCRIPTION,
     Channel,
     Codec,
     Device,
     InstanceBase,
-    ModelProfile,
+    Int,
+    Integer,
+    ModelRef,
     PeakMemory,
+    Seq,
     Server,
     TrainingBase,
-    duplicate_ids,
+    fleet_checks,
+    integer,
+    raise_problems,
 )
 from .arrays import Arrays
 
@@ -25,34 +34,38 @@ Schedule = Literal["parallel", "sequential"]
 
 
 class Training(TrainingBase):
-    agg_every: int = Field(default=1, gt=0)
-    min_cut: int = Field(default=0, ge=0)
-    max_cut: int | None = Field(default=None, ge=0)
-    rounds_per_frame: int | None = Field(default=None, gt=0)
+    """Training figures of `split`."""
+
+    agg_every: Int = integer(1, 1_000_000_000, "rounds between adapter averagings (rounds)",
+                             default=1)
+    min_cut: Int = integer(0, MAX_CUT, "shallowest cut allowed (stage index)", default=0)
+    max_cut: Integer(0, MAX_CUT) | None = Field(None, description="deepest cut allowed (stage "
+                                                "index, at most L+1; default L)")
+    rounds_per_frame: Integer(1, 1_000_000_000) | None = Field(
+        None, description="rounds a large-timescale frame lasts (rounds; default ceil(rounds))")
 
 
 class SplitInstance(InstanceBase):
     """A `split` instance as in docs/model.md section 6. Immutable once loaded."""
 
-    family: Literal["split"]
-    model: ModelProfile
-    training: Training
-    server: Server
-    channel: Channel
-    codec: Codec
-    devices: list[Device] = Field(min_length=1)
+    family: Literal["split"] = Field(description="the problem family")
+    model: ModelRef = Field(description=MODEL_DESCRIPTION)
+    training: Training = Field(description="training figures")
+    server: Server = Field(description="the server")
+    channel: Channel = Field(description="the radio channel")
+    codec: Codec = Field(description="the codec levels")
+    devices: Seq[Device] = Field(min_length=1, max_length=MAX_FLEET, description="the devices")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> SplitInstance:
-        L = self.model.n_blocks
+        L, problems = self.model.n_blocks, []
         lo, hi = self.training.min_cut, self.max_cut
         if hi > L + 1:
-            raise ValueError(f"training.max_cut <= L+1 = {L + 1}; got {hi}")
+            problems.append(Problem("$.training.max_cut", f"at most L+1 = {L + 1} (the model "
+                                    f"has L = {L} blocks)", str(hi)))
         if lo > hi:
-            raise ValueError(f"training.min_cut <= max_cut = {hi}; got {lo}")
-        dup = duplicate_ids(self.devices)
-        if dup:
-            raise ValueError(f"unique device ids; got duplicates {dup}")
+            problems.append(Problem("$.training.min_cut", f"at most max_cut = {hi}", str(lo)))
+        raise_problems(problems + fleet_checks(self, self.channel))
         return self
 
     # ------------------------------------------------------------------ derived

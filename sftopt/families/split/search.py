@@ -359,6 +359,39 @@ class Search:
         own = own * (1.0 + sp.a.eta * sp.delta[None, :])
         return np.argmin(np.where(sp.fits, own, np.inf), axis=1)
 
+    def warm_plan(self, previous: Result) -> tuple[np.ndarray, int]:
+        """A previous result's plan on this instance (`solve(..., warm_start=...)`): devices
+        matched by id keep their (cut, level) where it is still an option that fits them; new
+        devices, and those whose choice no longer fits, get the own-delay choice. Returns the
+        plan and how many devices kept their choice (0 when ``previous`` holds no plan)."""
+        plan = self.own_delay_plan()
+        old = previous.plan
+        if old is None or getattr(old, "devices", None) is None:
+            return plan, 0
+        sp = self.space
+        where = {d: k for k, d in enumerate(sp.a.device_ids)}
+        kept = 0
+        for d in old.devices:
+            k = where.get(d.id)
+            o = -1 if k is None else sp.option(d.cut, d.level)
+            if o >= 0 and sp.fits[k, o]:
+                plan[k] = o
+                kept += 1
+        return plan, kept
+
+    def start(self, warm_start: Result | None) -> tuple[np.ndarray | None, str]:
+        """The plan a search starts from, memory repaired: the own-delay plan, or with
+        ``warm_start`` the previous plan mapped onto this instance (`warm_plan`) when it
+        repairs (else the own-delay plan); and a note for the message."""
+        own = self.own_delay_plan()
+        if warm_start is None:
+            return self.repair_memory(own), ""
+        warm, kept = self.warm_plan(warm_start)
+        fixed = self.repair_memory(warm) if kept else None
+        if fixed is None:
+            return self.repair_memory(own), "; warm start unused (nothing of it fits)"
+        return fixed, f"; warm start: {kept} of {self.space.K} devices kept their choice"
+
     def result(self, plan: np.ndarray, al: Allocation, *, message: str = "",
                iterations: int = 0) -> Result:
         """The plan as a Result (termination time_limit if the search hit its deadline)."""

@@ -13,7 +13,14 @@ from typing import Any
 import pyomo.environ as pyo
 
 from ...core.family import Report
-from ...core.formal import REL_TOL, claims, open_plan, read_constraints
+from ...core.formal import (
+    REL_TOL,
+    captured_pyomo,
+    claims,
+    instance_notes,
+    open_plan,
+    read_constraints,
+)
 from ...core.result import Result
 from .formal import build_split_model
 from .plans import structure_problems
@@ -28,6 +35,22 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
 
     ``figures`` of the report: round_delay, rounds; ``objective`` the total delay R x T.
     """
+    with captured_pyomo() as notes:
+        report = _verify(inst, result)
+    report.notes += notes
+    return report
+
+
+def _rate(expr: Any) -> float | None:
+    """The value of a rate expression if it is a finite positive number (None otherwise)."""
+    try:
+        r = float(pyo.value(expr))
+    except (ValueError, ZeroDivisionError, OverflowError):  # log of 0 or less, x/0
+        return None
+    return r if math.isfinite(r) and r > 0 else None
+
+
+def _verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) -> Report:
     result, rejected = open_plan(inst, result, structure_problems, EPIGRAPH)
     if rejected is not None:
         return rejected
@@ -39,42 +62,48 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
             m.x[k, s].fix(1 if s == p.cut else 0)
         for c in m.C:
             m.y[k, c].fix(1 if c == p.level else 0)
-        m.b[k].fix(p.bandwidth_hz)
-        m.phi[k].fix(p.server_share)
+        # out-of-bounds values are this verifier's finding (below), not Pyomo's warning
+        m.b[k].fix(p.bandwidth_hz, skip_validation=True)
+        m.phi[k].fix(p.server_share, skip_validation=True)
 
     violations: list[str] = []
     skip: set[str] = set()
     for k, p in enumerate(plan.devices):
         up, down = pyo.value(m.bits_up[k]), pyo.value(m.bits_down[k])
-        if p.bandwidth_hz > 0:
-            tc = (up / pyo.value(m.rate_up[k]) if up > 0 else 0.0) + (
-                down / pyo.value(m.rate_down[k]) if down > 0 else 0.0)
-        elif up + down > 0:
-            violations.append(f"comm[{k}]: device {p.id} has bandwidth 0 but {up + down:.4g} "
-                              "bits to move (infinite delay)")
-            tc = math.inf
-        else:
-            tc = 0.0
+        tc = 0.0
+        if up + down > 0:
+            # a rate that is not a finite positive number (no band, a band so small that x/b
+            # overflows, or so large that log(1 + x/b) rounds to 0) is an infinite delay
+            rates = [_rate(m.rate_up[k]) if up > 0 else 1.0,
+                     _rate(m.rate_down[k]) if down > 0 else 1.0]
+            if p.bandwidth_hz > 0 and all(r is not None for r in rates):
+                tc = (up / rates[0] if up > 0 else 0.0) + (down / rates[1] if down > 0 else 0.0)
+            else:
+                why = "bandwidth 0" if p.bandwidth_hz == 0 else \
+                    f"no finite rate at bandwidth {p.bandwidth_hz:.6g} Hz"
+                violations.append(f"comm[{k}]: device {p.id} has {why} but {up + down:.4g} "
+                                  "bits to move (infinite delay)")
+                tc = math.inf
         if tc == 0.0 or not math.isfinite(tc):
             skip.add(m.comm[k].name)  # rates at b = 0 are not evaluable; handled above
         work = pyo.value(m.server_work[k])
-        if p.server_share > 0:
-            ts = work / p.server_share
-        elif work > 0:
-            violations.append(f"server[{k}]: device {p.id} has server share 0 but {work:.4g} s "
+        ts = work / p.server_share if p.server_share > 0 and work > 0 else 0.0
+        if work > 0 and not (math.isfinite(ts) and ts > 0):
+            why = "server share 0" if p.server_share == 0 else \
+                f"server share {p.server_share:.6g} (the delay overflows)"
+            violations.append(f"server[{k}]: device {p.id} has {why} but {work:.4g} s "
                               "of server work (infinite delay)")
             ts = math.inf
-        else:
-            ts = 0.0
+            skip.add(m.server[k].name)
         m.tc[k].set_value(tc if math.isfinite(tc) else 0.0, skip_validation=True)
         m.ts[k].set_value(ts if math.isfinite(ts) else 0.0, skip_validation=True)
     for i in m.I:  # the least u meeting the "holds" constraints
         m.u[i].set_value(max(pyo.value(sum(m.x[k, s] for s in m.S if s < i)) for k in m.K))
     delays = [pyo.value(m.delay_k[k]) for k in m.K]
     T = max(delays) if plan.schedule == "parallel" else sum(delays)
-    m.T.set_value(T)
+    m.T.set_value(T, skip_validation=True)
 
-    slacks, found = read_constraints(m, skip)
+    slacks, found = read_constraints(m, skip, {"K": [d.id for d in inst.devices]})
     violations += found
     for name, var in (("b", m.b), ("phi", m.phi)):
         for k in m.K:
@@ -86,8 +115,11 @@ def verify(inst: SplitInstance, result: Result | dict[str, Any] | str | Path) ->
         return Report(False, None, violations, slacks, epigraph=EPIGRAPH)
     objective = pyo.value(m.objective)
     rounds = pyo.value(m.rounds)
+    if not math.isfinite(objective):
+        return Report(False, None, [f"objective: R x T = {rounds:.6g} x {T:.6g} s is not "
+                                    "finite"], slacks, epigraph=EPIGRAPH)
     stated = claims(result, inst, [("objective", result.objective, objective),
                                    ("round_delay_s", plan.round_delay_s, T),
                                    ("rounds", plan.rounds, rounds)])
     return Report(True, objective, [], slacks, stated, {"round_delay": T, "rounds": rounds},
-                  epigraph=EPIGRAPH)
+                  epigraph=EPIGRAPH, notes=instance_notes(result, inst))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....core.options import REALLOCATE, whole
 from ....core.registry import register
 from ....core.result import Result, Termination
 from ..allocation import allocate, equal_bands, offload
@@ -63,7 +64,8 @@ def _finish(instance: CooperativeInstance, assignment: list[list[int]] | None, w
 
 
 @register("cooperative", "greedy", description="blocks shallowest first, each to the device "
-                                               "that finishes it soonest; equal bands")
+                                               "that finishes it soonest; equal bands",
+          options={"reallocate": REALLOCATE})
 def solve_greedy(instance: CooperativeInstance, *, reallocate: bool = False) -> Result:
     """Blocks from the shallowest (the most demanding) down, each to the device with room for
     it that would finish soonest with it, at the equal band split B/K (``reallocate``: then
@@ -81,7 +83,9 @@ def solve_greedy(instance: CooperativeInstance, *, reallocate: bool = False) -> 
 
 
 @register("cooperative", "random", description="a seeded random assignment that fits; equal "
-                                                "bands")
+                                                "bands",
+          options={"attempts": whole(1, 10**7, "random orders tried"),
+                   "reallocate": REALLOCATE})
 def solve_random(instance: CooperativeInstance, *, seed: int = 0, attempts: int = 100,
                  reallocate: bool = False) -> Result:
     """Blocks in a random order, each to a random device with room for it (memory and

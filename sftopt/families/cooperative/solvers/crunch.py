@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....core.options import REALLOCATE, reals
 from ....core.registry import register
 from ....core.result import Result
 from ..allocation import allocate, equal_bands, pair_delays
@@ -76,7 +77,10 @@ def min_max_matching(delays: np.ndarray) -> tuple[np.ndarray, float, int, bool] 
 
 
 @register("cooperative", "crunch",
-          description="min-max block matching for a fixed band split (counting check)")
+          description="min-max block matching for a fixed band split (counting check)",
+          options={"bandwidth_hz": reals(0, 1e11, "the band split, Hz per device (one per "
+                                         "device; default B/K each)", none=True),
+                   "reallocate": REALLOCATE})
 def solve_crunch(instance: CooperativeInstance, *, bandwidth_hz: list[float] | None = None,
                  reallocate: bool = False) -> Result:
     """The min-max matching for the band split ``bandwidth_hz`` (default B/K each); with

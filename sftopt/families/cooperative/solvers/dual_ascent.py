@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ....channel import LN2, inv_rate
-from ....core.options import Deadline
+from ....core.options import ITER_MAX, Deadline, whole
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import allocate
@@ -67,7 +67,8 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
 
 
 @register("cooperative", "dual-ascent", bound=True,
-          description="Lagrangian split: Hungarian assignment + band subproblem, dual bound")
+          description="Lagrangian split: Hungarian assignment + band subproblem, dual bound",
+          options={"max_iter": whole(1, ITER_MAX, "most dual (subgradient) steps")})
 def solve_dual_ascent(instance: CooperativeInstance, *, max_iter: int = 200,
                       time_limit: float | None = None, gap_tol: float = 1e-4) -> Result:
     """Projected subgradient ascent on the dual for ``max_iter`` iterations (or until the gap

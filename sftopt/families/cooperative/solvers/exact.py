@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
-from ....core.options import Deadline
+from ....core.options import TOLERANCE, Deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import allocate, equal_bands, pair_bands, pair_delays
@@ -50,7 +50,8 @@ class _OneBlock:
 
 @register("cooperative", "exact", exact=True, bound=True,
           description="certified optimum: bisection on the delay, Hungarian (MILP if "
-                      "max_blocks > 1)")
+                      "max_blocks > 1)",
+          options={"rel_tol": TOLERANCE})
 def solve_exact(instance: CooperativeInstance, *, rel_tol: float = 1e-9,
                 time_limit: float | None = None) -> Result:
     """Optimal assignment and bands, to ``rel_tol`` relative; with a ``time_limit`` the best

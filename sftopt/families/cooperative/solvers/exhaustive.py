@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 
+from ....core.options import TOLERANCE, whole
 from ....core.registry import register
 from ....core.result import Result, Status
 from ..allocation import allocate
@@ -15,7 +16,9 @@ from ..schema import CooperativeInstance
 
 
 @register("cooperative", "exhaustive", exact=True, bound=True,
-          description="every assignment, exact bands for each (tiny instances)")
+          description="every assignment, exact bands for each (tiny instances)",
+          options={"max_assignments": whole(0, 10**9, "most assignments enumerated (0: refuse)"),
+                   "rel_tol": TOLERANCE})
 def solve_exhaustive(instance: CooperativeInstance, *, max_assignments: int = 200_000,
                      rel_tol: float = 1e-9) -> Result:
     """The optimum by enumeration; refuses above ``max_assignments`` (K^N) assignments. The

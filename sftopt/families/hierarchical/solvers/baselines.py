@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....core.registry import register, solve
-from ....core.result import Result
+from ....core.options import text, wholes
+from ....core.registry import SolverOptionError, register, solve, solvers
+from ....core.result import Result, Termination
 from ..arrays import Arrays
 from ..cost import Layout
 from ..plans import infeasible, make_result, no_plan, preflight
@@ -25,7 +26,8 @@ def default_cuts(a: Arrays, L: int) -> tuple[int, int]:
 
 @register("hierarchical", "fixed-cut",
           description="the published scheme: one cut pair for every edge (default user 0..1, "
-                      "edge to L/2), best-uplink association, best cloud shares")
+                      "edge to L/2), best-uplink association, best cloud shares",
+          options={"cuts": wholes(0, None, "[user_cut, edge_cut]", length=2, none=True)})
 def solve_fixed_cut(instance: HierarchicalInstance, *, cuts: list[int] | None = None) -> Result:
     """Every edge at the pair ``cuts`` = [user_cut, edge_cut] (default `default_cuts`)."""
     a = instance.arrays
@@ -45,17 +47,25 @@ def solve_fixed_cut(instance: HierarchicalInstance, *, cuts: list[int] | None = 
     res = make_result(instance, Layout(edge_of, np.full(a.n_edges, p)),
                       message=f"cuts ({s1}, {s2}) at every edge")
     if res.plan is None:
-        return infeasible(instance, f"at cuts ({s1}, {s2}): {res.message}")
+        if (a.fixed >= 0).all():  # nothing was chosen but the pair: a proof for that pair
+            return infeasible(instance, f"at cuts ({s1}, {s2}): {res.message}")
+        return no_plan(instance, Termination.ERROR, f"at cuts ({s1}, {s2}) with best-uplink "
+                       f"association: {res.message} (not a proof: another association may fit)")
     return res
 
 
 @register("hierarchical", "two-tier",
           description="comparison point: the split plan of the same users, served "
-                      "concurrently by the cloud (the split family's solver)")
+                      "concurrently by the cloud (the split family's solver)",
+          options={"split_solver": text("the split family's solver of the two-tier instance")})
 def solve_two_tier(instance: HierarchicalInstance, *, split_solver: str = "greedy-delay",
                    time_limit: float | None = None) -> Result:
     """Solve the two-tier `split` instance (`twotier.py`) with the split family's solver
     ``split_solver``; the plan holds the split plan and the cloud's peak memory."""
+    names = [s.name for s in solvers("split")]
+    if split_solver not in names:
+        raise SolverOptionError(f"option split_solver: expected one of the split family's "
+                                f"solvers ({', '.join(sorted(names))}), got {split_solver!r}")
     split = two_tier_instance(instance)
     opts = {} if time_limit is None else {"time_limit": time_limit}
     res = solve(split, split_solver, **opts)

@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import TOLERANCE, Deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..arrays import Arrays
@@ -27,7 +27,8 @@ from .greedy import greedy_layout
 
 
 @register("hierarchical", "exact", exact=True, bound=True, needs=("highspy",),
-          description="certified optimum: bisection on the epoch delay, a HiGHS MILP per test")
+          description="certified optimum: bisection on the epoch delay, a HiGHS MILP per test",
+          options={"rel_tol": TOLERANCE})
 def solve_exact(instance: HierarchicalInstance, *, rel_tol: float = 1e-6,
                 time_limit: float | None = None) -> Result:
     """Optimal layout and shares to ``rel_tol`` relative (HiGHS decides each test to its
@@ -57,12 +58,14 @@ def solve_exact(instance: HierarchicalInstance, *, rel_tol: float = 1e-6,
                                         "(users, edges and the cloud; proved by the MILP)", it)
         best, best_T = got, shares_for(a, got)[0]
     hi = best_T
+    stopped = False
     while hi - lo > 0.25 * rel_tol * hi and not deadline.expired():
         it += 1
         mid = 0.5 * (lo + hi)
         got = test(mid)
         if got is None:
-            if test.undecided:
+            if test.undecided:  # HiGHS ran out of time inside the test
+                stopped = True
                 break
             lo = mid
             continue
@@ -70,12 +73,18 @@ def solve_exact(instance: HierarchicalInstance, *, rel_tol: float = 1e-6,
         if best_T > T:
             best, best_T = got, T
         hi = min(mid, best_T)
+    note = ""
+    if lo > best_T * (1 + rel_tol):
+        # a test called a delay above a plan's own infeasible: HiGHS misjudged it, so no bound
+        # from the tests is proved; keep the relaxation's
+        lo, note = relaxation(a), "; the MILP tests contradicted a plan: bound from relaxation"
     optimal = best_T - lo <= rel_tol * best_T
+    timed_out = stopped or deadline.hit
     return make_result(instance, best, status=Status.OPTIMAL if optimal else Status.FEASIBLE,
-                       termination=Termination.CONVERGED if optimal or not deadline.hit
-                       else Termination.TIME_LIMIT, lower_bound=lo, iterations=it,
+                       termination=Termination.TIME_LIMIT if timed_out and not optimal
+                       else Termination.CONVERGED, lower_bound=lo, iterations=it,
                        message=f"{it} MILP tests ({'fixed' if test.fixed else 'open'} "
-                               "association)")
+                               f"association){note}")
 
 
 def _stopped(instance: HierarchicalInstance, bound: float, it: int) -> Result:

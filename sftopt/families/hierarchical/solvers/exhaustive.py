@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from ....core.options import whole
 from ....core.registry import register
 from ....core.result import Result, Status
 from ..arrays import REL_TOL
@@ -17,7 +18,8 @@ from ..schema import HierarchicalInstance
 
 
 @register("hierarchical", "exhaustive", exact=True, bound=True,
-          description="every association and cut pair (tiny instances)")
+          description="every association and cut pair (tiny instances)",
+          options={"max_layouts": whole(0, 10**9, "most layouts enumerated (0: refuse)")})
 def solve_exhaustive(instance: HierarchicalInstance, *, max_layouts: int = 200_000) -> Result:
     """The optimum by enumeration; refused above ``max_layouts`` layouts."""
     stop = preflight(instance)

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import ITER_MAX, Deadline, flag, real, whole
 from ....core.registry import register
 from ....core.result import Result
 from ..allocation import Allocation, delay_weights, exact_allocation
@@ -110,11 +110,20 @@ class _Relaxed:
 
 @register("split", "alm", description="augmented Lagrangian on the relaxed plan (exact allocator "
                                       "inside), rounding, memory repair, local-search polish "
-                                      "and shallowest-cut lifts")
+                                      "and shallowest-cut lifts",
+          options={"max_iter": whole(0, ITER_MAX, "multiplier updates"),
+                   "inner_iter": whole(1, ITER_MAX, "projected-gradient steps per update"),
+                   "tol": real(0, 1, "memory violation and relative move at which ALM stops",
+                               lo_open=True, hi_open=True),
+                   "rho": real(0, 1e12, "initial penalty weight", lo_open=True),
+                   "samples": whole(0, 100_000, "random roundings of the relaxed plan",
+                                    none=True),
+                   "polish": flag("local search and floor lifts after rounding"),
+                   "lifts": whole(0, 10_000, "floors tried per lift", none=True)})
 def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 30,
               tol: float = 1e-6, rho: float = 10.0, samples: int | None = None, seed: int = 0,
               polish: bool = True, lifts: int | None = None,
-              time_limit: float | None = None) -> Result:
+              time_limit: float | None = None, warm_start: Result | None = None) -> Result:
     """Augmented Lagrangian method on the relaxation (``max_iter`` multiplier updates of
     ``inner_iter`` projected-gradient steps each, stopping when the memory violation is below
     ``tol`` and the relaxed objective moves less than ``tol`` relative), then rounding
@@ -122,7 +131,8 @@ def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 
     max(2, 1600 / K), since every draw costs a memory repair and large fleets' draws differ
     little in quality), repair and, if ``polish``, local search and floor lifts
     (`Search.lift_floor`, ``lifts`` floors tried each time, default 3 below 100 devices,
-    else 0: none)."""
+    else 0: none). ``warm_start``: a previous result whose plan (devices matched by id,
+    `Search.warm_plan`) is the first rounding candidate."""
     start = time.perf_counter()
     deadline = Deadline(time_limit)
     sp = OptionSpace(instance)
@@ -191,6 +201,11 @@ def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 
 
     # rounding: argmax and random draws from x, each repaired, best kept
     cands = [np.argmax(np.where(mask, x, -1.0), axis=1)]
+    warm_kept = 0
+    if warm_start is not None:
+        warm, warm_kept = search.warm_plan(warm_start)
+        if warm_kept:
+            cands.insert(0, warm)
     cum = np.cumsum(x, axis=1)
     for _ in range(samples):
         r = rng.random((sp.K, 1))
@@ -226,5 +241,7 @@ def solve_alm(instance: SplitInstance, *, max_iter: int = 20, inner_iter: int = 
     msg = (f"ALM: {steps} projected-gradient steps, relaxed R x T = {relaxed_val:.6g} s "
            f"(memory violation {max(g, 0.0):.2g}), rounded to {len(seen)} plan(s)"
            + (f", {moves} polish moves, {kept} floor lift(s)" if polish else "")
+           + (f", warm start: {warm_kept} of {sp.K} devices kept their choice"
+              if warm_kept else "")
            + f", {time.perf_counter() - start:.2f} s")
     return search.result(best, final, iterations=steps, message=msg)

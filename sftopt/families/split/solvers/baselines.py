@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import MOVES, Deadline
 from ....core.registry import register
 from ....core.result import Result
 from ..allocation import Allocation, exact_allocation
@@ -69,7 +69,8 @@ def _searched(instance: SplitInstance, sp: OptionSpace, alloc: AllocFn, max_iter
 
 
 @register("split", "no-compression", description="best plan with level 0 (uncompressed) only: "
-                                                 "greedy-delay search over cuts, exact shares")
+                                                 "greedy-delay search over cuts, exact shares",
+          options={"max_iter": MOVES})
 def solve_no_compression(instance: SplitInstance, *, max_iter: int = 1000,
                          time_limit: float | None = None) -> Result:
     """Level 0 for every device; cuts by the `greedy-delay` search (own-delay start, memory
@@ -86,7 +87,8 @@ def solve_no_compression(instance: SplitInstance, *, max_iter: int = 1000,
 
 
 @register("split", "equal-bandwidth", description="cuts and levels searched as in greedy-delay, "
-                                                  "b = B/K, server shares exact for those bands")
+                                                  "b = B/K, server shares exact for those bands",
+          options={"max_iter": MOVES})
 def solve_equal_bandwidth(instance: SplitInstance, *, max_iter: int = 1000,
                           time_limit: float | None = None) -> Result:
     """Bandwidth split equally (b_k = B/K); server shares optimal given those bands; cuts and

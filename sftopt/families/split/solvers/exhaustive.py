@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ....core.options import TOLERANCE, flag, whole
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -45,7 +46,9 @@ def _combo_bounds(inst: SplitInstance, table: OptionTable, idx: np.ndarray) -> n
 
 
 @register("split", "exhaustive", exact=True, bound=True,
-          description="all (cut, level) combinations, exact shares, bound-pruned (tiny instances)")
+          description="all (cut, level) combinations, exact shares, bound-pruned (tiny instances)",
+          options={"max_combinations": whole(0, 10**9, "most combinations enumerated (0: refuse)"),
+                   "rel_tol": TOLERANCE, "prune": flag("drop options no optimal plan uses")})
 def solve_exhaustive(instance: SplitInstance, *, max_combinations: int = 100_000,
                      rel_tol: float = 1e-9, prune: bool = True) -> Result:
     """Optimal plan by enumeration. Refuses (termination ``refused``, no plan) above

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import Deadline, text, whole
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -460,7 +460,12 @@ def _r_max(inst: SplitInstance, table: OptionTable) -> float:
 
 
 @register("split", "milp", exact=True, bound=True, needs=("highspy",),
-          description="HiGHS branch-and-bound on tangent outer approximations (Kelley loop)")
+          description="HiGHS branch-and-bound on tangent outer approximations (Kelley loop)",
+          options={"max_iter": whole(1, 100_000, "most Kelley (MILP) iterations"),
+                   "cuts_per_device": whole(1, 1000, "initial tangents per option"),
+                   "lp_rounds": whole(0, 100_000, "most LP rounds before the first MILP"),
+                   "incumbent": text("registered split solvers giving starting plans, "
+                                     "comma-separated", none=True)})
 def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
                gap_tol: float = 1e-4, max_iter: int = 30, cuts_per_device: int = 6,
                lp_rounds: int = 40, threads: int = 1, seed: int = 0,

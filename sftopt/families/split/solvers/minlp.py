@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import REALLOCATE, Deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -94,7 +94,8 @@ def build_friendly_model(inst: SplitInstance, table: OptionTable, tau: float):
 
 
 @register("split", "minlp", exact=True, bound=True, needs=("pyscipopt",),
-          description="SCIP global MINLP on a convex-friendly reformulation (pyscipopt)")
+          description="SCIP global MINLP on a convex-friendly reformulation (pyscipopt)",
+          options={"reallocate": REALLOCATE})
 def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap_tol: float = 1e-4,
                 seed: int = 0, reallocate: bool = True) -> Result:
     """SCIP on the reformulated MINLP, ``time_limit`` seconds (None: none), relative gap

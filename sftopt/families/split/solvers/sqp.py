@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ....core.options import Deadline
+from ....core.options import ITER_MAX, MOVES, Deadline, whole
 from ....core.registry import register
 from ....core.result import Result
 from ..allocation import Allocation, sqp_allocation
@@ -26,13 +26,19 @@ from ..search import Search
 
 
 @register("split", "sqp", description="enumeration (small) or local search over plans, SLSQP "
-                                      "for the bandwidth and server shares")
+                                      "for the bandwidth and server shares",
+          options={"max_plans": whole(0, ITER_MAX, "most plans enumerated (else local search)"),
+                   "max_iter": MOVES,
+                   "sqp_iter": whole(1, 100_000, "most SLSQP iterations per allocation")})
 def solve_sqp(instance: SplitInstance, *, max_plans: int = 256, max_iter: int = 1000,
-              sqp_iter: int = 500, time_limit: float | None = 600.0) -> Result:
+              sqp_iter: int = 500, time_limit: float | None = 600.0,
+              warm_start: Result | None = None) -> Result:
     """Every plan when there are at most ``max_plans`` (else local search, at most ``max_iter``
     moves), each allocated by SLSQP (at most ``sqp_iter`` SLSQP iterations); ``time_limit``
     (default 600 s: SLSQP takes seconds per plan at K = 100) stops the search, and the SLSQP
-    solve under way, with the best plan so far (termination time_limit)."""
+    solve under way, with the best plan so far (termination time_limit). ``warm_start``: a
+    previous result whose plan (devices matched by id) starts the local search
+    (`Search.start`; enumeration does not need one)."""
     deadline = Deadline(time_limit)
     sp = OptionSpace(instance)
     why = sp.diagnose()
@@ -66,7 +72,7 @@ def solve_sqp(instance: SplitInstance, *, max_plans: int = 256, max_iter: int = 
             return infeasible(instance, "server memory: no plan fits the server")
         return search.result(best, best_al, iterations=seen,
                              message=f"enumerated {seen} of {n_plans} plans, SLSQP shares")
-    plan = search.repair_memory(search.own_delay_plan())
+    plan, note = search.start(warm_start)
     if plan is None:
         return failed(instance, "server memory: repair by deepening cuts failed")
     plan, val, moves = search.local_search(plan, max_iter=max_iter)
@@ -75,4 +81,4 @@ def solve_sqp(instance: SplitInstance, *, max_plans: int = 256, max_iter: int = 
     else:
         _, al = search.evaluate(plan)
     return search.result(plan, al, iterations=moves,
-                         message=f"{moves} local-search moves, SLSQP shares")
+                         message=f"{moves} local-search moves, SLSQP shares{note}")

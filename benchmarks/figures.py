@@ -207,8 +207,9 @@ def reallocation_rate(path: Path, out: Path) -> None:
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     fig, (ax,) = new_figure(1, width=8.0, height=3.6)
-    for k, (key, label) in enumerate((("step_warm_ms", "Allocator.step (warm, per fading round)"),
-                                      ("exact_ms_median", "exact allocator (cold)"))):
+    series = (("step_warm_ms", "Allocator.step (warm, median per fading round)"),
+              ("exact_ms_median", "exact allocator (cold)"))
+    for k, (key, label) in enumerate(series):
         sizes = sorted({int(r["devices"]) for r in rows if num(r.get(key))})
         rate = [1000.0 / statistics.median(num(r[key]) for r in rows
                                            if int(r["devices"]) == n and num(r.get(key)))

@@ -163,6 +163,10 @@ def test_verbosity_goes_through_logging(capsys):
                  "none"]) == 0
     err = capsys.readouterr().err
     assert "INFO: sftopt: solving tiny-example with greedy" in err
+    assert main(["-v", "solve", TINY, "--solver", "milp", "--no-simulate", "--bound",
+                 "none"]) == 0
+    err = capsys.readouterr().err  # milp's progress: incumbent and bound as it goes
+    assert "INFO: sftopt.milp: milp:" in err and "incumbent" in err and "bound" in err
     # -q: no notes (here: the refusal's), no info; the table still on stdout
     argv = ["solve", DEFAULT, "--solver", "greedy,exhaustive", "--no-simulate", "--bound",
             "none"]
@@ -230,9 +234,15 @@ def test_an_interrupt_keeps_the_finished_plans(tmp_path, sig, code, word):
     p.send_signal(sig)
     stdout, stderr = p.communicate(timeout=60)
     assert p.returncode == code, stderr
-    assert f"{word} after 2 of 3 solves" in stderr and "Traceback" not in stderr
-    assert sorted(f.name for f in out.iterdir()) == ["default.baseline-equal.plan.json",
-                                                     "default.greedy.plan.json"]  # no temp
+    assert "Traceback" not in stderr
+    # the signal lands inside alm, or on a fast machine after it (while verifying): either
+    # way every finished plan is written whole and nothing else
+    finished = 2 if f"{word} after 2 of 3 solves" in stderr else 3
+    assert f"{word} after {finished} of 3 solves" in stderr, stderr
+    names = ["default.baseline-equal.plan.json", "default.greedy.plan.json"]
+    if finished == 3:
+        names = ["default.alm.plan.json", *names]
+    assert sorted(f.name for f in out.iterdir()) == names  # no temporary file
     assert "greedy" in stdout and "baseline-equal" in stdout  # the table of what was done
     plan = json.loads((out / "default.greedy.plan.json").read_text())
     assert plan["plan"] is not None

@@ -616,3 +616,143 @@ def test_the_bundled_hierarchical_instance_runs_for_real(tmp_path):
     want = sum(2 * a.user_adapter_bits[p] + a.edge_adapter_bits[p] for p in pairs) / 8
     assert sent["adapters"] == want > 0
     assert doc["runs"]["plan"]["bytes_ratio"] == pytest.approx(1.0, abs=0.05)
+
+
+# ---------------------------------------------------------------------- faults and resume
+FAULT = "SFTOPT_EXECUTOR_FAULT"
+SAME = ("round", "loss", "accuracy", "test_loss", "bytes_sent", "bytes", "levels")
+
+
+def _same(doc: dict) -> dict:
+    """A result's records as a resumed run must give them again (not timings)."""
+    runs = {"plan": doc["rounds"], **doc["baseline_rounds"]}
+    return {name: [{k: r.get(k) for k in SAME} for r in recs] for name, recs in runs.items()}
+
+
+def test_resume_continues_with_the_uninterrupted_records(tmp_path, monkeypatch):
+    """Stopped (as SIGINT would) after round 3 of the plan's 4, then resumed: the plan and
+    both baselines give the records of a run in one go, bit for bit; a checkpoint that does
+    not restore the optimizers or the samplers was measured to give other losses."""
+    from sftopt.executor import checkpoint
+
+    inst = instance()
+    res = plan(inst, [1, 2, 3], [0, 1, 0])
+    opts = Options(rounds=4, eval_every=2, lr=3e-3, baselines=True)
+    whole = execute(inst, res, tmp_path / "whole", opts, build=SPEC, data=task())
+    monkeypatch.setenv(FAULT, "stop:3")
+    with pytest.raises(KeyboardInterrupt):
+        execute(inst, res, tmp_path / "cut", opts, build=SPEC, data=task())
+    cut = tmp_path / "cut"
+    assert json.loads((cut / "result.json").read_text())["interrupted"] is True
+    assert len((cut / "rounds.jsonl").read_text().splitlines()) == 4  # rounds 0..3
+    saved = checkpoint.load(cut)
+    assert (saved["run"], saved["round"]) == ("plan", 3)
+    assert set(saved["state"]["parties"]) == {"d0", "d1", "d2", "server"}
+    monkeypatch.delenv(FAULT)
+    again = execute(inst, res, cut, opts, build=SPEC, data=task(), resume=True)
+    assert again["resumed_from"] == {"run": "plan", "round": 3}
+    assert _same(again) == _same(whole)
+    lines = [json.loads(x) for x in (cut / "rounds.jsonl").read_text().splitlines()]
+    assert [(r["run"], r["round"]) for r in lines] == \
+        [(n, k) for n in ("plan", "uncompressed", "centralized") for k in range(5)]
+
+
+def test_resume_refuses_another_run(tmp_path, monkeypatch):
+    inst = instance()
+    res = plan(inst, [1, 2, 1], [0, 1, 0])
+    opts = Options(rounds=2, eval_every=2, lr=3e-3)
+    with pytest.raises(ValueError, match="no checkpoint"):
+        execute(inst, res, tmp_path, opts, build=SPEC, data=task(), resume=True)
+    monkeypatch.setenv(FAULT, "stop:1")
+    with pytest.raises(KeyboardInterrupt):
+        execute(inst, res, tmp_path, opts, build=SPEC, data=task())
+    monkeypatch.delenv(FAULT)
+    other = Options(rounds=2, eval_every=2, lr=1e-3)
+    with pytest.raises(ValueError, match=r"another run: option lr: 0\.003 .*0\.001"):
+        execute(inst, res, tmp_path, other, build=SPEC, data=task(), resume=True)
+    with pytest.raises(ValueError, match="another plan"):
+        execute(inst, plan(inst, [1, 2, 2], [0, 1, 0]), tmp_path, opts, build=SPEC,
+                data=task(), resume=True)
+    with pytest.raises(ValueError, match="another data"):
+        execute(inst, res, tmp_path, opts, build=SPEC, data=task(seed=1), resume=True)
+    monkeypatch.setenv(FAULT, "explode:d0:1")
+    with pytest.raises(ValueError, match=FAULT):
+        execute(inst, res, tmp_path, opts, build=SPEC, data=task())
+
+
+@pytest.mark.parametrize(("fault", "named"), [
+    ("corrupt:d1:2", r"round 2: the hidden state d1 sent server \(route of d1\) arrived "
+                     r"corrupt \(.*checksum"),
+    ("corrupt:server:2", r"round 2: the gradient server sent d0 .*corrupt"),
+    ("truncate:d0:2", r"round 2: the upload of d0's adapters to server arrived corrupt "
+                      r"\(\d+ bytes, not the \d+"),
+])
+def test_a_corrupt_message_is_named_and_the_rounds_kept(tmp_path, monkeypatch, fault, named):
+    from sftopt.executor.faults import ExecutionError
+
+    inst = instance()  # agg_every 2: round 2 uploads adapters
+    monkeypatch.setenv(FAULT, fault)
+    with pytest.raises(ExecutionError, match=named):
+        execute(inst, plan(inst, [1, 2, 3], [0, 1, 0]), tmp_path,
+                Options(rounds=3, eval_every=1, lr=3e-3), build=SPEC, data=task())
+    doc = json.loads((tmp_path / "result.json").read_text())
+    assert doc["failed"] and "round 2" in doc["failed"] and doc["interrupted"] is False
+    assert [r["round"] for r in doc["rounds"]] == [0, 1]
+    assert len((tmp_path / "rounds.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_dead_party_process_is_named_and_the_run_resumes(tmp_path, monkeypatch):
+    """One process per party: d1's process is killed as round 2 starts; the error names it,
+    the round and the signal, the finished round is kept, and --resume (in processes again)
+    ends with the records of the uninterrupted in-process run."""
+    from sftopt.executor.faults import ExecutionError
+
+    inst = instance()
+    res = plan(inst, [1, 2, 3], [0, 1, 0])
+    whole = execute(inst, res, tmp_path / "whole", Options(rounds=2, eval_every=1, lr=3e-3),
+                    build=SPEC, data=task())
+    opts = Options(rounds=2, eval_every=1, lr=3e-3, processes=True)
+    monkeypatch.setenv(FAULT, "kill:d1:2")
+    with pytest.raises(ExecutionError, match=r"stopped in round 2 \(1 finished\): the process "
+                                             r"of d1 \(rank 2\) died \(killed by SIGKILL\)$"):
+        execute(inst, res, tmp_path / "run", opts, build=SPEC, data=task())
+    doc = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert "d1" in doc["failed"] and [r["round"] for r in doc["rounds"]] == [0, 1]
+    monkeypatch.delenv(FAULT)
+    again = execute(inst, res, tmp_path / "run", opts, build=SPEC, data=task(), resume=True)
+    assert _same(again) == _same(whole)
+
+
+def test_command_line_names_a_failed_run_and_resumes(tmp_path, capsys, monkeypatch):
+    """The command line: a failed run exits 1 naming it, a refused resume exits 2 (no
+    traceback either way), and --resume reaches execute."""
+    import sftopt.executor as executor
+    from sftopt.cli import main
+    from sftopt.executor.faults import ExecutionError
+
+    tiny = str(Path(__file__).parents[1] / "data" / "instances" / "tiny-example.json")
+    assert main(["solve", tiny, "--solver", "greedy", "--no-simulate", "--bound", "none",
+                 "--out", str(tmp_path)]) == 0
+    good = str(tmp_path / "tiny-example.greedy.plan.json")
+    seen = []
+
+    def fake(inst, res, out, options, *, progress, resume):
+        seen.append(resume)
+        if resume:
+            raise ValueError("--resume: the checkpoint in X was made by another run: ...")
+        raise ExecutionError("round 2: the hidden state d1 sent server arrived corrupt")
+
+    monkeypatch.setattr(executor, "execute", fake)
+    capsys.readouterr()
+    argv = ["execute", tiny, good, "--rounds", "2", "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "d1 sent server arrived corrupt" in err and "--resume" in err
+    assert "Traceback" not in err
+    assert main([*argv, "--resume"]) == 2  # no folder --out: nothing to resume, named
+    assert "holds no run to resume" in capsys.readouterr().err
+    (tmp_path / "o").mkdir()
+    assert main([*argv, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "made by another run" in err and "Traceback" not in err
+    assert seen == [False, True]

@@ -60,6 +60,14 @@ def timed(fn, repeats: int) -> tuple[float, float, object]:
     return statistics.median(times), min(times), out
 
 
+def _shown(path: Path) -> str:
+    """A folder as results record it: relative to the repository when inside it (results are
+    committed; an absolute path names one machine)."""
+    root = Path(__file__).resolve().parents[2]
+    p = Path(path).resolve()
+    return str(p.relative_to(root)) if p.is_relative_to(root) else p.name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000])
@@ -127,7 +135,7 @@ def main() -> None:
                                                 "load_average_1_5_15_min": {
                                                     "before": load_before,
                                                     "after": os.getloadavg()}},
-            "args": {**vars(args), "out": str(args.out)}, "rows": rows}
+            "args": {**vars(args), "out": _shown(args.out)}, "rows": rows}
     (out / "allocation.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 

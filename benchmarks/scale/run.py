@@ -5,8 +5,9 @@ devices, with the process's peak memory.
 Instances: `sftopt.families.split.generate.random_instance(n, seed=seed, scaled=True)`
 (GPT-2 small), written to a JSON file first so that loading is measured from a file, as the CLI
 does. Writes results/<n>-<solver>-s<seed>.json (phases in seconds, objective, bound, gap,
-verified, peak RSS of the process so far, versions, machine and load average). No RESULTS.md
-yet: only the 1,000-device rows have been run.
+verified and by which route (the Pyomo model up to verifier.PYOMO_MAX_DEVICES devices, the
+same constraints on arrays above), peak RSS of the process so far, versions, machine and load
+average). RESULTS.md tabulates them.
 Usage:
     .venv/bin/python benchmarks/scale/run.py [--sizes 1000 10000] [--solvers alm greedy-delay]
 """
@@ -25,6 +26,7 @@ from pathlib import Path
 import sftopt
 from sftopt.core.result import versions
 from sftopt.families.split.generate import random_instance
+from sftopt.families.split.verifier import PYOMO_MAX_DEVICES
 
 OUT = Path(__file__).resolve().parent / "results"
 
@@ -51,7 +53,9 @@ def run(n: int, solver: str, seed: int, bound: str, tmp: Path) -> dict:
     t5 = time.perf_counter()
     row.update(load_s=t1 - t0, solve_s=t2 - t1, certify_s=t3 - t2, verify_s=t4 - t3,
                write_s=t5 - t4, total_s=t5 - t0, status=res.outcome, objective=res.objective,
-               bound=res.bound, gap=res.gap, verified=report.ok, peak_rss_bytes=peak_rss_bytes())
+               bound=res.bound, gap=res.gap, verified=report.ok,
+               verify_route="arrays" if n > PYOMO_MAX_DEVICES else "pyomo",
+               peak_rss_bytes=peak_rss_bytes())
     return row
 
 

@@ -186,10 +186,18 @@ def run(args: argparse.Namespace) -> int:
         stopped = exc
     finally:
         bar.close()
-    # interrupted: no new bound, no verification (the user wants out); the solvers' own bounds
-    _certify(done, "none" if stopped else args.bound)
-    for _, inst, row, res in done:
-        _finish(inst, row, res, notes, verify=stopped is None)
+    # interrupted: no new bound, no verification (the user wants out); the solvers' own bounds.
+    # An interrupt while certifying or verifying stops that work, not the writing of the plans
+    finished = 0
+    try:
+        _certify(done, "none" if stopped else args.bound)
+        for _, inst, row, res in done:
+            _finish(inst, row, res, notes, verify=stopped is None)
+            finished += 1
+    except (KeyboardInterrupt, Terminated) as exc:
+        stopped = stopped or exc
+        for _, inst, row, res in done[finished:]:
+            _finish(inst, row, res, notes, verify=False)
     code = exit_code(done)
     if stopped is not None:
         code = EXIT_SIGTERM if isinstance(stopped, Terminated) else EXIT_SIGINT

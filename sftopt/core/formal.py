@@ -34,6 +34,11 @@ def read_constraints(model: Any, skip: set[str], ids: Ids | None = None
     ``ids`` names the members of index sets (set name -> ids, a tuple of id lists for a set of
     pairs), so that a user reads `device_memory[phone-5]`, not `device_memory[5]`."""
     import pyomo.environ as pyo
+    from pyomo.core.expr.relational_expr import (
+        EqualityExpression,
+        InequalityExpression,
+        RangedExpression,
+    )
 
     slacks: dict[str, float] = {}
     violations: list[str] = []
@@ -41,8 +46,18 @@ def read_constraints(model: Any, skip: set[str], ids: Ids | None = None
         if con.name in skip:
             continue
         name = _label(con, ids) if ids else con.name
-        scale = max([*(abs(pyo.value(a)) for a in con.expr.args), 1e-300])
-        slack = min(con.lslack(), con.uslack())
+        # each side evaluated once (lslack and uslack would walk the expression twice more)
+        expr = con.expr
+        v = [pyo.value(a) for a in expr.args]
+        scale = max([*(abs(a) for a in v), 1e-300])
+        if isinstance(expr, EqualityExpression):
+            slack = -abs(v[0] - v[1])
+        elif isinstance(expr, InequalityExpression) and len(v) == 2:
+            slack = v[1] - v[0]
+        elif isinstance(expr, RangedExpression):
+            slack = min(v[1] - v[0], v[2] - v[1])
+        else:
+            slack = min(con.lslack(), con.uslack())
         rel = slack / scale
         if not con.equality:  # equalities (one choice of several) have no slack worth listing
             slacks[name] = rel

@@ -15,6 +15,8 @@ import hashlib
 import io
 import json
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,20 @@ SCHEMA = "sftopt.checkpoint/1"
 FOLDER = "checkpoint"
 FILE = "state.pt"
 MAIN = "main"  # the random state of the process keeping the records
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where a run continues: the rounds done, their records, the state of its processes
+    (`merge`d)."""
+
+    done: int
+    records: list[dict[str, Any]]
+    state: dict[str, Any]
+
+
+# what the runtime calls after every round: (rounds done, the run's records, the state)
+Save = Callable[[int, list[dict[str, Any]], dict[str, Any]], None]
 
 
 def path(out: str | Path) -> Path:

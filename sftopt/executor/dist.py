@@ -24,15 +24,13 @@ import signal
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..torchrt.models import StagedModel
 from . import checkpoint
+from .checkpoint import Resumed, Save
 from .faults import ExecutionError
 from .runtime import Runtime, Setup, aggregator, return_paths
-
-if TYPE_CHECKING:
-    from .run import Resumed, Save
 
 
 def _send(dst: int, data: bytes) -> None:
@@ -172,7 +170,7 @@ def _party(rank: int, world: int, port: int, setup: Setup, build: Callable[[], S
         errors.put((name, rnd + 1, isinstance(exc, ExecutionError),
                     str(exc) if isinstance(exc, ExecutionError)
                     else f"{type(exc).__name__}: {str(exc)[:300]}"))
-        raise
+        raise SystemExit(1) from None  # said above; rank 0 names it (no traceback per process)
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
@@ -234,16 +232,16 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
         with contextlib.suppress(Exception):
             dist.destroy_process_group()
         stopped = set()  # parties still running after the run: ended by us, not failed
-        for p in procs:
+        for name, p in zip(others, procs, strict=True):
             # after a finished run a party only tears down: on a loaded machine that can take
             # a while, and ending it then is no failure
             p.join(timeout=60 if failed is None else 1)
             if p.is_alive():
                 p.terminate()
                 p.join(timeout=10)
-                stopped.add(p.pid)
+                stopped.add(name)
     bad = {name: p.exitcode for name, p in zip(others, procs, strict=True)
-           if p.exitcode not in (0, None) and (failed is not None or p.pid not in stopped)}
+           if p.exitcode not in (0, None) and (failed is not None or name not in stopped)}
     if failed is not None or bad:
         reports = []
         while not errors.empty():
@@ -251,15 +249,16 @@ def train_processes(setup: Setup, build: Callable[[], StagedModel], rounds: int,
         done = max(len(records) - 1, start)
         raise ExecutionError(f"run {setup.name!r} with one process per party stopped in round "
                              f"{done + 1} ({done} finished): "
-                             + _cause(failed, reports, bad, others))
+                             + _cause(failed, reports, bad, others, stopped))
     return records
 
 
 def _cause(failed: Exception | None, reports: list[tuple[str, int, bool, str]],
-           bad: dict[str, int], others: dict[str, int]) -> str:
+           bad: dict[str, int], others: dict[str, int], stopped: set[str]) -> str:
     """Why a run with one process per party stopped, cause first: a fault rank 0 named (a
     corrupt message it received), one a party's process named, a process that died (by a
-    signal, or exiting without a word); else every error seen (broken connections)."""
+    signal, or exiting without a word; not one ``stopped`` by rank 0 after the failure); else
+    every error seen (broken connections)."""
     if isinstance(failed, ExecutionError):
         return str(failed)
     named = [f"{name}: {what}" for name, _, is_named, what in reports if is_named]
@@ -267,7 +266,8 @@ def _cause(failed: Exception | None, reports: list[tuple[str, int, bool, str]],
         return "; ".join(named)
     said = {name for name, *_ in reports}
     died = [f"the process of {name} (rank {others[name]}) died ({_exit(code)})"
-            for name, code in bad.items() if code < 0 or name not in said]
+            for name, code in bad.items()
+            if name not in stopped and (code < 0 or name not in said)]
     if died:
         return "; ".join(died)
     seen = [f"{name}: {what}" for name, _, _, what in reports]

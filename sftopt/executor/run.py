@@ -22,6 +22,7 @@ from ..core.result import Result, versions
 from ..torchrt.models import PRETRAINED, StagedModel
 from . import checkpoint, faults
 from . import model as model_spec
+from .checkpoint import Resumed, Save
 from .data import TOPICS, TaskData, load_texts, shards, topic_task
 from .faults import ExecutionError
 from .runtime import Runtime, Setup, centralized, uncompressed
@@ -64,20 +65,6 @@ def rounds_to_target(records: list[dict[str, Any]], target: float | None) -> int
         return None
     return next((r["round"] for r in records
                  if r.get("accuracy") is not None and r["accuracy"] >= target), None)
-
-
-@dataclass(frozen=True)
-class Resumed:
-    """Where a run continues: the rounds done, their records, the state of its processes
-    (`checkpoint.merge`d)."""
-
-    done: int
-    records: list[dict[str, Any]]
-    state: dict[str, Any]
-
-
-# what the runtime calls after every round: (rounds done, the run's records, the state)
-Save = Callable[[int, list[dict[str, Any]], dict[str, Any]], None]
 
 
 def train(setup: Setup, build: Callable[[], StagedModel], rounds: int, eval_every: int, *,

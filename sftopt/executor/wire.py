@@ -49,17 +49,16 @@ def unpack_adapters(data: bytes, like: list[Any], dtype_bytes: int = 4) -> list[
     """The tensors of `pack_adapters` back (as fp32), shaped like ``like``."""
     import torch
 
+    want = sum(t.numel() for t in like)
+    if len(data) != want * dtype_bytes:  # checked before reading: a wrong length is named
+        raise ValueError(f"{len(data)} bytes, not the {want * dtype_bytes} of {want} values of "
+                         f"{dtype_bytes} bytes expected")
     flat = np.frombuffer(data, dtype=_ADAPTER_DTYPES[dtype_bytes]).astype(np.float32)
     out, pos = [], 0
     for t in like:
         n = t.numel()
-        if pos + n > len(flat):
-            raise ValueError(f"adapter upload of {len(data)} bytes is too short")
         out.append(torch.from_numpy(flat[pos:pos + n].copy()).reshape(t.shape))
         pos += n
-    if pos != len(flat):
-        raise ValueError(f"adapter upload of {len(data)} bytes holds {len(flat) - pos} extra "
-                         "values")
     return out
 
 

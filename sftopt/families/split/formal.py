@@ -49,6 +49,15 @@ def build_split_model(
     def stage_mem(i: int) -> float:  # weights + adapter with optimiser state
         return st[i].param_bytes + omega * adb * st[i].lora_params
 
+    # per admissible cut s, the sums over the device's stages 0..s and the server's s+1..L+1
+    # (hoisted out of the per-device rules: the same sums, computed once)
+    w_dev = {s: sum(work(i) for i in range(s + 1)) for s in m.S}
+    w_srv = {s: sum(work(i) for i in range(s + 1, L + 2)) for s in m.S}
+    lora_dev = {s: sum(st[i].lora_params for i in range(s + 1)) for s in m.S}
+    mem_dev = {s: sum(stage_mem(i) for i in range(s + 1)) for s in m.S}
+    act_dev = {s: sum(st[i].act_bytes for i in range(s + 1)) for s in m.S}
+    act_srv = {s: sum(st[i].act_bytes for i in range(s + 1, L + 2)) for s in m.S}
+
     m.x = pyo.Var(m.K, m.S, domain=pyo.Binary)
     m.y = pyo.Var(m.K, m.C, domain=pyo.Binary)
     m.b = pyo.Var(m.K, bounds=(rate_floor_hz, B))
@@ -73,8 +82,7 @@ def build_split_model(
         return n * inst.model.cut_elems * beta * crossing(k)
 
     def adapter_bits(k: int):
-        return sum(8.0 * adb * sum(st[i].lora_params for i in range(s + 1)) * m.x[k, s]
-                   for s in m.S) / tr.agg_every
+        return sum(8.0 * adb * lora_dev[s] * m.x[k, s] for s in m.S) / tr.agg_every
 
     def rate(k: int, power: float):
         x = power * gain(devs[k], inst.channel) / n0
@@ -85,10 +93,10 @@ def build_split_model(
     m.rate_up = pyo.Expression(m.K, rule=lambda m, k: rate(k, devs[k].tx_power_w))
     m.rate_down = pyo.Expression(m.K, rule=lambda m, k: rate(k, inst.server.tx_power_w))
     m.device_time = pyo.Expression(m.K, rule=lambda m, k: sum(
-        devs[k].batch * sum(work(i) for i in range(s + 1)) / devs[k].flops * m.x[k, s]
+        devs[k].batch * w_dev[s] / devs[k].flops * m.x[k, s]
         for s in m.S))
     m.server_work = pyo.Expression(m.K, rule=lambda m, k: sum(
-        devs[k].batch * sum(work(i) for i in range(s + 1, L + 2)) / inst.server.flops * m.x[k, s]
+        devs[k].batch * w_srv[s] / inst.server.flops * m.x[k, s]
         for s in m.S))
 
     # tc >= bits_up / r_ul + bits_down / r_dl, written without division by a variable's value
@@ -107,15 +115,14 @@ def build_split_model(
         raise ValueError(f"schedule must be 'parallel' or 'sequential', got {schedule!r}")
 
     m.device_memory = pyo.Constraint(m.K, rule=lambda m, k: sum(
-        sum(stage_mem(i) + devs[k].batch * st[i].act_bytes for i in range(s + 1)) * m.x[k, s]
+        (mem_dev[s] + devs[k].batch * act_dev[s]) * m.x[k, s]
         for s in m.S) <= devs[k].memory_bytes)
     # the server holds stage i as soon as one device cuts below it
     m.holds = pyo.Constraint(m.K, m.I, rule=lambda m, k, i: m.u[i] >= sum(
         m.x[k, s] for s in m.S if s < i))
 
     def srv_acts(k: int):
-        return devs[k].batch * sum(
-            sum(st[i].act_bytes for i in range(s + 1, L + 2)) * m.x[k, s] for s in m.S)
+        return devs[k].batch * sum(act_srv[s] * m.x[k, s] for s in m.S)
 
     static = sum(stage_mem(i) * m.u[i] for i in m.I)
     if schedule == PARALLEL:

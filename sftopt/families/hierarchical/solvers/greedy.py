@@ -3,9 +3,11 @@
 Users without an edge start at the edge with their best uplink (among edges where some cut
 pair fits them). Each edge then takes the pair that needs the least cloud share at the best
 epoch delay of that association (bisection on the delay, per edge the least share over its
-pairs; shallower cloud cuts given up, edge by edge, where the cloud's memory overflows). Users
-are then moved off the slowest edge while a move lowers the epoch delay, and the pairs chosen
-again, until neither helps.
+pairs; shallower cloud cuts given up, edge by edge, where the cloud's memory overflows, and the
+users of the least busy edge gathered on the others where even that does not fit: the cloud
+holds one batch per busy edge). Users are then moved off the edges at the epoch delay (the best
+shares tie every edge with cloud work there, so each is a candidate) while a move lowers it,
+and the pairs chosen again, until neither helps.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ dual bound (or LP value) x (1 - 1e-6), a margin for the LP feasibility tolerance
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -51,6 +52,8 @@ from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server
 from ..options import OptionSpace, OptionTable
 from ..plans import infeasible, make_result
 from ..schema import SplitInstance
+
+log = logging.getLogger("sftopt.milp")  # incumbent and bound per iteration (-v)
 
 if TYPE_CHECKING:
     import highspy
@@ -580,6 +583,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     it, reason = 0, f"max_iter {max_iter} reached"
     termination = Termination.ITERATION_LIMIT
     shrink = 1.0
+    log.info("milp: %d LP round(s); incumbent %.6g s, bound %.6g s, gap %.3g", lp_done,
+             plan.total, lb, gap())
     for it in range(1, max_iter + 1):
         if gap() <= gap_tol:
             termination, reason = Termination.CONVERGED, "gap closed"
@@ -621,6 +626,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
             reason = f"HiGHS {h.modelStatusToString(ms)} in iteration {it}"
             break
         new = use(model, np.asarray(h.getSolution().col_value), 0.5)
+        log.info("milp: iteration %d; incumbent %.6g s, bound %.6g s, gap %.3g", it,
+                 plan.total, lb, gap())
         if not new and gap() > gap_tol:
             if mip_gap <= gap_tol / 4:
                 termination = Termination.CONVERGED

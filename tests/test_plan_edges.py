@@ -193,3 +193,16 @@ def test_solve_can_certify(inst):
     assert res.bound is not None and 0 <= res.gap < 1 and res.bound <= res.objective
     with pytest.raises(sftopt.SolverOptionError, match="certify"):
         sftopt.solve(inst, "greedy", certify="psychic")
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("cut", "0", "expected a valid integer, got '0'"),
+    ("level", True, "expected a valid integer, got true"),
+    ("bandwidth_hz", "1e6", "expected a valid number, got '1e6'"),
+])
+def test_a_plan_file_is_read_without_coercion(plan, field, value, expected):
+    # a number written as a string or a boolean is a mistake in the file, not a number
+    with pytest.raises(sftopt.InstanceError) as err:
+        _with(plan, **{field: value})
+    assert f"$.plan.devices[0].{field}: {expected}" in str(err.value)
+    assert _with(plan, bandwidth_hz=1_000_000).plan.devices[0].bandwidth_hz == 1e6  # int: fine

@@ -149,7 +149,7 @@ def load_plan(source: str | Path | dict[str, Any]) -> Result:
             parts[key] = value
             continue
         try:
-            parts[key] = model.model_validate(value)
+            parts[key] = model.model_validate(value, strict=True)  # no "0" for 0 in a file
         except ValidationError as err:
             problems += problems_from(err, pre)
     if not problems and (parts["plan"] is None) != (envelope.status == "none"):

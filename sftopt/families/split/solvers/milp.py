@@ -499,7 +499,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     rel_tol = min(1e-9, gap_tol * 1e-3)
     _initial_plan(instance, table, plan, rel_tol, space.deepest())
     names = [n.strip() for n in (incumbent or "").split(",") if n.strip()]
-    for name in names:  # the seed solvers share a fifth of the time limit
+    for name in names:  # the seed solvers share the time limit (fast ones return early)
         share = None if time_limit is None else time_limit / max(len(names), 1)
         _seed(instance, table, plan, name, share, {"seed": seed, "threads": threads}, rel_tol)
     if plan.cuts is None:
@@ -598,6 +598,10 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
         T_lo = raise_T_lo(red)
         model = _Model(instance, red, tau)
         h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau))
+        remaining = deadline.remaining()  # building a large model takes seconds: count them
+        if remaining <= 0:
+            termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
+            break
         # early iterations need only a rough MILP optimum: its dual bound is valid anyway
         mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
         for opt, v in (("time_limit", float(remaining)), ("mip_rel_gap", mip_gap),

@@ -206,3 +206,10 @@ def test_a_plan_file_is_read_without_coercion(plan, field, value, expected):
         _with(plan, **{field: value})
     assert f"$.plan.devices[0].{field}: {expected}" in str(err.value)
     assert _with(plan, bandwidth_hz=1_000_000).plan.devices[0].bandwidth_hz == 1e6  # int: fine
+
+
+def test_a_plan_index_beyond_32_bits_is_named(plan):
+    # found by the long fuzzing run: a cut of 2^63 passed the schema and overflowed numpy
+    with pytest.raises(sftopt.InstanceError) as err:
+        _with(plan, k=1, cut=2**63)
+    assert "$.plan.devices[1].cut" in str(err.value)

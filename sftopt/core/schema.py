@@ -50,6 +50,9 @@ MAX_STAGES = MAX_BLOCKS + 2
 MAX_CUT = MAX_BLOCKS + 1  # a cut or a stage index is 0..L+1
 MAX_LEVELS = 256  # codec levels
 MAX_FLEET = 1_000_000  # devices or users
+# an index in a plan (cut, level, block): one outside the instance's range is named by the
+# family's plan check; the schema only keeps it within 32 bits so that arrays can hold it
+PLAN_INDEX = (-(2**31), 2**31 - 1)
 MAX_ID = 256  # characters of an id or a name
 MAX_SEED = 2**63 - 1  # a 64-bit integer
 MAX_DEPTH = 32  # nesting of a free-form provenance object

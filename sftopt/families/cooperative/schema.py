@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,6 +12,7 @@ from ...core.schema import (
     MAX_FLEET,
     MAX_LEVELS,
     MODEL_DESCRIPTION,
+    PLAN_INDEX,
     Channel,
     Codec,
     Device,
@@ -111,7 +112,8 @@ class CooperativeInstance(InstanceBase):
 class DevicePlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    blocks: list[int]  # indices into the instance's `blocks` (empty: idle)
+    blocks: list[Annotated[int, Field(ge=PLAN_INDEX[0], le=PLAN_INDEX[1])]]  # indices into the
+    # instance's `blocks` (empty: idle)
     bandwidth_hz: float = Field(ge=0)
 
 
@@ -121,7 +123,8 @@ class CooperativePlan(BaseModel):
     (`Result.objective` is the round delay, s)."""
 
     model_config = ConfigDict(extra="forbid")
-    server_blocks: list[int] = Field(default_factory=list)
+    server_blocks: list[Annotated[int, Field(ge=PLAN_INDEX[0], le=PLAN_INDEX[1])]] = Field(
+        default_factory=list)
     round_delay_s: float | None = None
     rounds: float | None = None
     total_delay_s: float | None = None

@@ -16,6 +16,7 @@ from ...core.schema import (
     MEMORY,
     MODEL_DESCRIPTION,
     NOISE,
+    PLAN_INDEX,
     POWER,
     Codec,
     Distance,
@@ -215,8 +216,8 @@ class HierarchicalInstance(InstanceBase):
 class EdgePlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    user_cut: int = Field(ge=0)  # s1: users run stages 0..s1
-    edge_cut: int = Field(ge=1)  # s2: the edge runs s1+1..s2, the cloud the rest
+    user_cut: int = Field(ge=0, le=PLAN_INDEX[1])  # s1: users run stages 0..s1
+    edge_cut: int = Field(ge=1, le=PLAN_INDEX[1])  # s2: the edge runs s1+1..s2, the cloud the rest
     cloud_share: float = Field(ge=0)  # phi_e
     users: list[str]  # its users' ids, in the order it serves them
 

@@ -12,6 +12,7 @@ from ...core.schema import (
     MAX_CUT,
     MAX_FLEET,
     MODEL_DESCRIPTION,
+    PLAN_INDEX,
     Channel,
     Codec,
     Device,
@@ -93,8 +94,8 @@ class SplitInstance(InstanceBase):
 class DevicePlan(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    cut: int
-    level: int
+    cut: int = Field(ge=PLAN_INDEX[0], le=PLAN_INDEX[1])
+    level: int = Field(ge=PLAN_INDEX[0], le=PLAN_INDEX[1])
     bandwidth_hz: float = Field(ge=0)
     server_share: float = Field(ge=0)
 

@@ -186,6 +186,11 @@ def test_tampered_plans_are_caught():
     data["objective"] *= 0.9
     rep = sftopt.verify(inst, data)
     assert rep.feasible and not rep.ok and "objective" in rep.claims[0]
+    data = res.to_dict()  # an infinite band (through the Python API: JSON has no inf)
+    data["plan"]["devices"][0]["bandwidth_hz"] = float("inf")
+    rep = sftopt.verify(inst, data)
+    assert not rep.feasible and "devices[0].bandwidth_hz = inf: not a finite number >= 0" in \
+        rep.violations
 
 
 def test_instance_errors_name_the_field():

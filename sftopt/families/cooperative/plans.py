@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ...core import result
+from ...core.formal import number_problems
 from ...core.result import Result, Status, Termination, finite, versions
 from .cost import Assignment, evaluate, index_violations
 from .schema import CooperativeInstance, CooperativePlan, DevicePlan, PeakMemory
@@ -14,12 +15,15 @@ from .schema import CooperativeInstance, CooperativePlan, DevicePlan, PeakMemory
 
 def structure_problems(inst: CooperativeInstance, plan: CooperativePlan) -> list[str]:
     """Why a plan cannot even be evaluated on ``inst``: another device count, other device ids,
-    block indices out of range or not one owner per block (empty: it can)."""
+    block indices out of range or not one owner per block, a band that is not a finite number
+    >= 0 (empty: it can)."""
     if len(plan.devices) != inst.n_devices:
         return [f"plan has {len(plan.devices)} devices, instance {inst.n_devices}"]
     out = [f"devices[{k}]: id {p.id!r}, instance has {d.id!r} there"
            for k, (d, p) in enumerate(zip(inst.devices, plan.devices, strict=True))
            if d.id != p.id]
+    out += number_problems([(f"devices[{k}].bandwidth_hz", p.bandwidth_hz)
+                            for k, p in enumerate(plan.devices)])
     return out + index_violations(inst, plan.assignment, plan.server_blocks)
 
 

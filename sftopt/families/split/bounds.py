@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from ...core.options import Deadline
 from .cost import (
     REL_TOL,
     Terms,
@@ -31,6 +32,7 @@ from .cost import (
     comm_delay_and_slope,
     device_delays,
 )
+from .lagrangian import ALPHAS, THETAS, LagrangianBound, interval_search
 from .options import OptionSpace, OptionTable
 from .schema import PARALLEL, SEQUENTIAL, SplitInstance
 
@@ -400,121 +402,8 @@ def table_bound(inst: SplitInstance, table: OptionTable, thetas: tuple[float, ..
     return min_rounds(inst, table) * float(T)
 
 
-def _dual_distortion(t3: Terms, valid: np.ndarray, wdelta: np.ndarray, B: float,
-                     T: np.ndarray, thetas: tuple[float, ...], prices: np.ndarray,
-                     mem: np.ndarray | None = None,
-                     alphas: tuple[float, ...] = (), cache: dict | None = None) -> np.ndarray:
-    """Lower bound D(T) on the mean distortion of any plan with round delay T (inf: no plan).
-
-    Lagrangian dual of min sum_k w_k delta_k s.t. sum_k need_k <= 1, for each resource test of
-    resource_needs and each price nu: sum_k min_o (w_k delta_ko + nu need_ko) - nu. ``cache``
-    (a dict kept between calls on the same t3 and B) warm-starts the band needs.
-    """
-    n = len(T)
-    best = np.full(n, -np.inf)
-    wd = wdelta[None]
-    for g in resource_needs(t3, np.broadcast_to(valid, (n,) + valid.shape[1:]), B, T, thetas,
-                    mem=mem, alphas=alphas, cache=cache):
-        best = np.where(g.min(axis=2).sum(axis=1) > 1.0, np.inf, best)  # T impossible
-        for nu in prices:
-            # nu > 0: inf stays where g is (invalid or impossible options)
-            val = wd + nu * g if nu > 0 else np.where(np.isfinite(g), wd, np.inf)
-            best = np.maximum(best, val.min(axis=2).sum(axis=1) - nu)
-    return best
-
-
-def coupled_bound(inst: SplitInstance, table: OptionTable, thetas: tuple[float, ...], *,
-                  valid: np.ndarray | None = None, mem: np.ndarray | None = None,
-                  alphas: tuple[float, ...] = (), ratio: float = 1.0002, max_points: int = 120,
-                  n_prices: int = 40, k_ary: int = 0, batch: int = 8,
-                  start_thetas: tuple[float, ...] | None = None) -> float:
-    """Lower bound that couples the rounds factor R with the round delay T.
-
-    For a round delay T, every plan meeting it has mean distortion Delta >= D(T)
-    (_dual_distortion; inf where a resource test proves T impossible). On points
-    T_0 < T_1 < ... < T_n (T_0 = round_delay_bound with the same tests: no plan is faster),
-    every plan with T in [T_i, T_i+1] meets T_i+1, so R x T >= rounds (1 + eta D(T_i+1)) T_i,
-    and beyond T_n R x T >= R_min T_n. The bound is the least of these. The points: a geometric
-    grid up to T_n = T_0 R_max / R_min (beyond it the tail bound is at least R_max T_0), then
-    best first: the ``batch`` intervals of least bound are halved (in log T) while wider than
-    ``ratio``, until ``max_points`` dual evaluations. ``k_ary`` > 0 adds the older k-ary search
-    on T_0 (no gain since T_0 uses the same tests). ``start_thetas`` (default: ``thetas``) are the
-    priced tests of T_0 alone: a few cheap evaluations, where the grid's many cannot afford them.
-
-    ``valid`` restricts the options (default: the table's) and ``mem``/``alphas`` add the
-    server-memory activation budget to every resource test (see resource_needs); both describe a
-    relaxation of the plans the caller bounds.
-    """
-    a = inst.arrays
-    valid2 = table.valid if valid is None else valid
-    t3, valid = table_terms(table), valid2[None]
-    B = a.bandwidth
-    kw = {"mem": None if mem is None else mem[None], "alphas": alphas}
-    T_lb = float(round_delay_bound(t3, valid, B, **kw,
-                                   thetas=thetas if start_thetas is None else start_thetas)[0])
-    r_min = min_rounds(inst, table, valid2)
-    if not np.isfinite(T_lb) or T_lb <= 0:
-        return r_min * T_lb
-    wdelta = np.where(valid2, a.sample_weight[:, None] * table.delta, np.inf)
-    d_max = float(np.where(valid2, wdelta, 0.0).max(axis=1).sum())
-    prices = np.concatenate([[0.0], np.geomspace(1e-4, 1e2, n_prices - 1)]) * max(d_max, 1e-12)
-    n_tests = (2 + len(thetas)) * (1 + len(alphas))
-    chunk = max(1, int(2e6 // max(valid2.size * max(1, n_tests // 7), 1)))  # grid points per call
-
-    cache: dict = {}
-
-    def dual(T: np.ndarray) -> np.ndarray:
-        return np.concatenate([_dual_distortion(t3, valid, wdelta, B, T[i:i + chunk], thetas,
-                                                prices[:1] if a.eta == 0 else prices,
-                                                cache=cache, **kw)
-                               for i in range(0, len(T), chunk)])
-
-    # k-ary search: move T_0 up to the last grid point the resource tests prove impossible,
-    # first on a coarse grid (extended while every point is impossible), then finer inside
-    # (round_delay_bound ran the same tests: this only helps where their estimates are not
-    # monotone in T)
-    f = 1.25
-    for _ in range(20 if k_ary > 0 else 0):
-        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
-        if bad.any():
-            T_lb *= f ** (np.flatnonzero(bad).max() + 1)
-        if not bad.all():
-            break
-    for _ in range(0 if k_ary <= 0 else 2 if k_ary >= 16 else 3):
-        f **= 1.0 / k_ary
-        bad = ~np.isfinite(dual(T_lb * f ** np.arange(1, k_ary + 1)))
-        if bad.any():
-            T_lb *= f ** (np.flatnonzero(bad).max() + 1)
-    if a.eta == 0:
-        return r_min * T_lb
-    r_max = a.rounds * (1 + a.eta * d_max)
-    d_floor = float(np.where(valid2, wdelta, np.inf).min(axis=1).sum())
-    span = math.log(max(r_max / r_min, 1.0 + 1e-9))
-    n0 = int(min(max(max_points // 3, 2), math.ceil(span / math.log(ratio)) + 1))
-    x = np.linspace(0.0, span, n0)  # log(T / T_lb)
-    d = np.maximum(dual(T_lb * np.exp(x)), d_floor)
-    used = n0
-    while used < max_points:
-        # T in [T_i, T_i+1]: R >= rounds (1 + eta D(T_i+1)) (infinite D: no plan there)
-        cand = np.exp(x[:-1]) * (1 + a.eta * d[1:])
-        wide = np.diff(x) > math.log(ratio)
-        order = np.argsort(np.where(wide, cand, np.inf))[:min(batch, max_points - used)]
-        order = order[wide[order]]
-        if not len(order):
-            break
-        mid = 0.5 * (x[order] + x[order + 1])
-        x = np.concatenate([x, mid])
-        d = np.concatenate([d, np.maximum(dual(T_lb * np.exp(mid)), d_floor)])
-        idx = np.argsort(x, kind="stable")
-        x, d = x[idx], d[idx]
-        used += len(mid)
-    grid = T_lb * np.exp(x)
-    cand = np.concatenate([grid[:-1] * a.rounds * (1 + a.eta * d[1:]), [grid[-1] * r_min]])
-    return float(max(cand.min(), r_min * T_lb))
-
-
 # --------------------------------------------------------------------------- server memory
-LAGRANGE_THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)
+LAGRANGE_THETAS = THETAS
 
 
 def memory_case(inst: SplitInstance, table: OptionTable, s_lo: int, s_hi: int
@@ -540,38 +429,54 @@ def memory_case(inst: SplitInstance, table: OptionTable, s_lo: int, s_hi: int
     return valid, act / budget
 
 
+def coupled_bound(inst: SplitInstance, table: OptionTable, thetas: tuple[float, ...] = THETAS,
+                  *, valid: np.ndarray | None = None, mem: np.ndarray | None = None,
+                  alphas: tuple[float, ...] = ALPHAS, deadline: Deadline | None = None,
+                  **search) -> float:
+    """The Lagrangian bound on R x T (lagrangian.py) for one relaxation of the parallel plans:
+    the options ``valid`` (default: the table's), with ``mem`` (each option's share of a
+    server-memory activation budget) coupled if given. ``search`` goes to
+    lagrangian.interval_search (n_start, max_points, tol)."""
+    valid = table.valid if valid is None else valid
+    return _search(inst, table, [(valid, mem)], thetas, alphas, deadline, search)
+
+
 def memory_coupled_bound(inst: SplitInstance, table: OptionTable, *,
-                         thetas: tuple[float, ...] = LAGRANGE_THETAS,
-                         alphas: tuple[float, ...] = (0.25, 0.5, 0.75), max_cases: int = 6,
-                         **kw) -> float:
+                         thetas: tuple[float, ...] = THETAS,
+                         alphas: tuple[float, ...] = ALPHAS, max_cases: int = 64,
+                         deadline: Deadline | None = None, **search) -> float:
     """coupled_bound with the parallel server-memory constraint, by the shallowest cut.
 
-    Every plan's shallowest cut s lies in [min_cut, min_k deepest cut of k]; for a range of s,
-    memory_case gives a relaxation with one more resource, and the bound is the least over a
-    partition of the range. Best first: the range whose bound is least is split in two while
-    fewer than ``max_cases`` splits were made (a part's bound is at least its parent's, whose
-    range contains it). ``kw`` go to coupled_bound.
+    Every plan's shallowest cut s lies in [min_cut, min_k deepest cut of k]; the range is cut
+    into at most ``max_cases`` parts of consecutive cuts (each part one memory_case: a
+    relaxation with one more resource), and the bound is the least over the parts. Singletons
+    are the tightest; the parts share every certificate (one Newton pass per round delay).
     """
     lo = int(table.cut[table.valid].min())
     hi = int(np.where(table.valid, table.cut, -1).max(axis=1).min())
+    cuts = np.arange(lo, hi + 1)
+    cases = []
+    for part in np.array_split(cuts, max(1, min(max_cases, len(cuts)))):
+        case = memory_case(inst, table, int(part[0]), int(part[-1]))
+        if case is not None:
+            cases.append(case)
+    if not cases:
+        return math.inf
+    return _search(inst, table, cases, thetas, alphas, deadline, search)
 
-    def bound(s_lo: int, s_hi: int) -> float:
-        case = memory_case(inst, table, s_lo, s_hi)
-        if case is None:
-            return math.inf
-        return coupled_bound(inst, table, thetas, valid=case[0], mem=case[1], alphas=alphas,
-                             **kw)
 
-    leaves = [(bound(lo, hi), lo, hi)]
-    for _ in range(max_cases):
-        leaves.sort()
-        val, s_lo, s_hi = leaves[0]
-        if s_lo == s_hi or not math.isfinite(val):
-            break
-        mid = (s_lo + s_hi) // 2
-        leaves[0:1] = [(max(val, bound(s_lo, mid)), s_lo, mid),
-                       (max(val, bound(mid + 1, s_hi)), mid + 1, s_hi)]
-    return min(v for v, _, _ in leaves)
+def _search(inst: SplitInstance, table: OptionTable,
+            cases: list[tuple[np.ndarray, np.ndarray | None]], thetas: tuple[float, ...],
+            alphas: tuple[float, ...], deadline: Deadline | None, search: dict) -> float:
+    a = inst.arrays
+    T0 = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
+    r_min = min(min_rounds(inst, table, v) for v, _ in cases)
+    if not math.isfinite(T0) or T0 <= 0 or not math.isfinite(r_min):
+        return r_min * T0
+    wdelta = np.where(table.valid, a.sample_weight[:, None] * table.delta, -np.inf)
+    r_max = a.rounds * (1.0 + a.eta * float(wdelta.max(axis=1).sum()))
+    lb = LagrangianBound(inst, table, cases, thetas=thetas, alphas=alphas)
+    return max(r_min * T0, interval_search(lb, T0, r_min, r_max, deadline=deadline, **search))
 
 
 # --------------------------------------------------------------------------- sequential plans
@@ -647,36 +552,25 @@ def _argmin_tie(key: np.ndarray, d: np.ndarray) -> np.ndarray:
     return np.where(tie, d, np.inf).argmin(axis=1)
 
 
-def lagrange_effort(n_options: int) -> dict:
-    """Resolution of the lagrangian bound for a table of ``n_options`` (device, option) entries.
-
-    Every setting gives a certified bound; finer ones are tighter and slower. The priced tests
-    (thetas) cost most, so the largest tables keep one only for the least round delay (T_0 of
-    coupled_bound) and the server-share, band and memory tests everywhere. Measured on 2 shared
-    cores: data instances and random ones up to 50 devices 2-6 s, 1,000 devices ~11 s, 10,000
-    ~25 s (the 10,000-device table has 390,000 entries).
-    """
-    full = {"thetas": LAGRANGE_THETAS, "alphas": (0.25, 0.5, 0.75), "n_prices": 40,
-            "max_points": 40}
-    if n_options <= 400:
-        return {**full, "max_cases": 3, "max_points": 60}
-    if n_options <= 2000:
-        return {**full, "max_cases": 2}
-    if n_options <= 50000:
-        return {**full, "thetas": (0.3, 0.7), "max_cases": 0, "n_prices": 24,
-                "max_points": 30}
-    return {"thetas": (), "start_thetas": (0.5,), "alphas": (0.25, 0.5, 0.75), "max_cases": 0,
-            "n_prices": 12, "max_points": 24}
+def lagrange_effort(n_entries: int) -> dict:
+    """Settings of the lagrangian bound for a table of ``n_entries`` valid (device, option)
+    entries. Every setting gives a certified bound; more memory cases and points are tighter
+    and slower. The memory cases share the certificates but each solves its own duals, so
+    their number falls with the table (measured on 2 shared cores: see
+    benchmarks/scale/RESULTS.md)."""
+    return {"max_cases": max(1, min(64, int(3e4 // max(n_entries, 1)))),
+            "max_points": 24 if n_entries <= 1e5 else 16}
 
 
 def lower_bound(inst: SplitInstance, *, method: str = "relaxation",
-                schedule: str = PARALLEL) -> float:
+                schedule: str = PARALLEL, deadline: Deadline | float | None = None) -> float:
     """A certified lower bound on the total delay R x T of every feasible plan of ``inst``.
 
     ``schedule`` names the plans bounded: ``parallel`` (default) or ``sequential`` (vanilla split
     learning, one device at a time; every method then returns sequential_bound, the exact
-    optimum). ``math.inf`` if no plan exists (every bound is then valid). Both methods run to
-    completion (a few vectorised bisections).
+    optimum). ``math.inf`` if no plan exists (every bound is then valid). Every loop is capped;
+    ``deadline`` (a Deadline or seconds) stops the lagrangian refinement early, still with a
+    certified (looser) bound, never below the relaxation.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -688,7 +582,10 @@ def lower_bound(inst: SplitInstance, *, method: str = "relaxation",
     if space.diagnose() is not None:
         return math.inf
     table = space.table()
-    if method == "relaxation":
-        return table_bound(inst, table)
-    return max(table_bound(inst, table),
-               memory_coupled_bound(inst, table, **lagrange_effort(table.valid.size)))
+    relax = table_bound(inst, table)
+    if method == "relaxation" or not math.isfinite(relax):
+        return relax
+    if not isinstance(deadline, Deadline):
+        deadline = Deadline(deadline)
+    return max(relax, memory_coupled_bound(inst, table, deadline=deadline,
+                                           **lagrange_effort(int(table.valid.sum()))))

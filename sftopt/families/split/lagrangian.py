@@ -1,0 +1,513 @@
+"""The `split` family's Lagrangian bound: R x T of every parallel plan, certified, fast at scale.
+
+For a round delay T, each device k picks an option o (cut, level) and a band and server share
+with c + D(b) + S/phi <= T (D the comm delay, convex and decreasing in b), under sum b <= B,
+sum phi <= 1 and the server memory. D(T), the least mean distortion of such a plan, is bounded
+below by the Lagrangian dual
+
+    L(nu) = sum_k min_o (w_k delta_o + nu g_ko(T)) - nu,   nu >= 0,
+
+for every *resource test* g: a per-option lower estimate of a need whose sum over devices is at
+most 1 in every plan meeting T (the share with the whole band; the band with the whole server;
+theta b/B + (1 - theta) phi for theta in (0, 1); each of these mixed with the option's share
+of the server-memory budget). Then R x T >= rounds (1 + eta L(nu)) T.
+
+Certificates, not root finding to the last bit: for any band b, weak duality of the device's
+own problem min theta b/B + (1 - theta) phi over c + D(b') + S/phi <= T, b' <= B, phi <= 1
+with the multiplier mu = theta / (B (-D'(b))) (for which b is the unconstrained minimiser of
+theta b'/B + mu D(b')) gives
+
+    g >= theta b/B + mu (D(b) - (T - c)) + min_{0 < phi <= 1} ((1 - theta) phi + mu S / phi),
+
+valid for every b, exact at the optimal one and off by a second-order term near it: a few
+Newton steps from a warm start suffice, and iteration caps cannot make the bound invalid. Each
+certificate is affine in T, so on an interval [T_l, T_r] every option's certified need is an
+affine function, L (nu fixed) is concave in T, and rounds (1 + eta L(T)) T, a product of
+positive concave functions, is quasi-concave: its least value on the interval is at an end. So
+one evaluation at T_r bounds R x T for every plan whose round delay lies in [T_l, T_r], with no
+loss from the interval's width. Intervals are refined best first (docs/model.md, section
+"Bounds").
+
+Server memory: the plans whose shallowest cut lies in [s_lo, s_hi] keep activations within the
+budget M_s - srv_static[s_hi] (bounds.memory_case); the bound is the least over a partition of
+the shallowest cut's range into such cases.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+
+import numpy as np
+
+from ...channel import inv_rate
+from ...core.options import Deadline
+from .options import OptionTable
+from .schema import SplitInstance
+
+THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # priced tests: weights of the band against the share
+ALPHAS = (0.25, 0.5, 0.75)  # weights of a test against the server-memory share
+_B_FLOOR = 1e-12  # least band tried, as a fraction of B
+TRACE: list | None = None  # (evaluations, bound, least point value) per step, for studies
+_MARGIN = 1e-12  # relative rounding margin of a certificate (its terms' magnitudes)
+
+
+class _Entries:
+    """The valid (device, option) entries of an option table, flat, sorted by (device, level),
+    with the T-independent parts of their delays."""
+
+    def __init__(self, inst: SplitInstance, table: OptionTable):
+        a = inst.arrays
+        k, o = np.nonzero(table.valid)
+        levels = np.asarray(a.allowed_levels, dtype=int)
+        lpos = np.searchsorted(levels, table.level[k, o])
+        order = np.lexsort((o, lpos, k))
+        k, o, lpos = k[order], o[order], lpos[order]
+        t = table.terms
+        shape = table.valid.shape
+        self.k, self.o = k, o
+        self.c = t.compute[k, o]
+        self.U = t.up_bits[k, o]
+        self.V = t.down_bits[k, o]
+        self.S = t.server_work[k, o]
+        self.xu = np.broadcast_to(t.snr_ul, shape)[k, o]
+        self.xd = np.broadcast_to(t.snr_dl, shape)[k, o]
+        self.cut = table.cut[k, o]
+        self.act = table.srv_act[k, o]
+        self.B = float(a.bandwidth)
+        self.n = len(k)
+        self.K, self.L = inst.n_devices, len(levels)
+        # groups: one per (device, level); only the least need of a group enters the dual
+        gid = k * self.L + lpos
+        self.starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+        self.gk, self.gl = k[self.starts], lpos[self.starts]
+        # (level, device) layout: the min over the few levels is elementwise across devices
+        self.W = np.full((self.L, self.K), np.inf)  # w_k delta_l (inf: no such option)
+        self.W[self.gl, self.gk] = a.sample_weight[self.gk] * a.delta[levels[self.gl]]
+        self.bits = (self.U > 0) | (self.V > 0)
+        with np.errstate(all="ignore"):
+            self.DB, self.gB, _ = self.delay(np.full(self.n, self.B))
+            self.Dfl = self.delay(np.full(self.n, self.B * _B_FLOOR), order=0)[0]
+
+    def delay(self, b: np.ndarray, idx: np.ndarray | None = None, order: int = 1
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """D(b), -D'(b) (> 0) and D''(b) of the entries ``idx`` (all: None); orders above
+        ``order`` are 0. Where nothing is sent all are 0."""
+        sel = slice(None) if idx is None else idx
+        out = [0.0, 0.0, 0.0]
+        for bits, x in ((self.U[sel], self.xu[sel]), (self.V[sel], self.xd[sel])):
+            terms = inv_rate(b, x, order=max(order, 0))
+            send = bits > 0
+            for j, f in enumerate(terms):
+                out[j] = out[j] + np.where(send, bits * f, 0.0)
+        return out[0], out[1], out[2]
+
+    def group_min(self, val: np.ndarray) -> np.ndarray:
+        """(..., n) per-entry values -> (..., L, K) least per (device, level) (inf: none)."""
+        mins = np.minimum.reduceat(val, self.starts, axis=-1)
+        out = np.full(val.shape[:-1] + (self.L, self.K), np.inf)
+        out[..., self.gl, self.gk] = mins
+        return out
+
+
+class _Tests:
+    """Certified per-entry needs at a round delay T, each as an affine function of T (value at
+    T and slope): the share test, the band test and the priced tests (THETAS). Warm starts of
+    the Newton steps are kept between calls."""
+
+    def __init__(self, e: _Entries, thetas: tuple[float, ...], newton_iters: int = 30):
+        self.e, self.thetas = e, tuple(thetas)
+        self.iters = newton_iters
+        self.warm: dict[object, np.ndarray] = {}
+        self.n_tests = 2 + len(self.thetas)
+
+    def at(self, T: float) -> tuple[np.ndarray, np.ndarray]:
+        """(values, slopes), each (n_tests, n): values inf where the option cannot meet T."""
+        e = self.e
+        s = T - e.c
+        with np.errstate(all="ignore"):
+            # b <= B, phi <= 1: an option meets T only if c + D(B) + S <= T
+            impossible = s - e.S < e.DB
+            val = np.empty((self.n_tests, e.n))
+            slope = np.empty((self.n_tests, e.n))
+            val[0], slope[0] = self._share(s)
+            val[1], slope[1], b_band = self._band(s - e.S)
+            if self.thetas:
+                val[2:], slope[2:] = self._priced(s, b_band)
+        val[:, impossible] = np.inf
+        slope[:, impossible] = 0.0
+        return val, slope
+
+    def _share(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """phi = S / (s - D(B)), exact and convex in T: its tangent is a certificate."""
+        e = self.e
+        rest = s - e.DB
+        phi = np.where(e.S > 0, e.S / rest, 0.0)
+        slope = np.where(e.S > 0, -e.S / (rest * rest), 0.0)
+        phi = phi * (1.0 - _MARGIN)
+        return np.where(rest > 0, phi, np.inf), np.where(rest > 0, slope, 0.0)
+
+    def _band(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """b0 / B, b0 the least band with D(b0) <= r (the whole server): for any b,
+        b0 >= b + (D(b) - r) / (-D'(b)) (D convex). Newton's method on 1/D picks b.
+        Also returns the bands (a lower estimate of b0, floor where b0 is below it)."""
+        e, B = self.e, self.e.B
+        floor = B * _B_FLOOR
+        val = np.zeros(e.n)
+        slope = np.zeros(e.n)
+        bands = np.full(e.n, floor)
+        idx = np.flatnonzero(e.bits & (r >= e.DB) & (r < e.Dfl))
+        if idx.size == 0:
+            return val, slope, bands
+        rr = r[idx]
+        start = self.warm.get("band")
+        b = np.full(idx.size, floor) if start is None else np.clip(start[idx], floor, B)
+        b = np.array(b, dtype=float)
+        act = np.arange(idx.size)  # entries still moving
+        for _ in range(self.iters):  # capped: every b gives a certificate
+            d, g, _ = e.delay(b[act], idx[act], order=1)
+            cur = b[act]
+            new = np.clip(cur + (d / rr[act] - 1.0) * d / g, floor, B)
+            new = np.where(np.isfinite(new), new, cur)
+            b[act] = new
+            act = act[np.abs(new - cur) > 1e-6 * cur]
+            if act.size == 0:
+                break
+        d, g, _ = e.delay(b, idx, order=1)
+        cert = (b + (d - rr) / g) / B
+        cert = cert - _MARGIN * (b + (np.abs(d) + np.abs(rr)) / g) / B
+        ok = np.isfinite(cert) & (cert > 0)
+        val[idx] = np.where(ok, cert, 0.0)
+        slope[idx] = np.where(ok, -1.0 / (B * g), 0.0)
+        bands[idx] = b
+        full = np.full(e.n, floor)
+        full[idx] = b
+        self.warm["band"] = full
+        return val, slope, bands
+
+    def _priced(self, s: np.ndarray, b_band: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """theta b/B + (1 - theta) phi for every theta, certified (module docstring). b by
+        Newton in log b on q(b) = (s - D)/sqrt(-D') - sqrt((1 - theta) S B / theta),
+        increasing in b and 0 at the unconstrained minimiser; from the band test's b (no plan
+        has less band) up to B. Shape (thetas, n)."""
+        e, B = self.e, self.e.B
+        th = np.asarray(self.thetas)[:, None]
+        val = np.zeros((len(self.thetas), e.n))
+        slope = np.zeros((len(self.thetas), e.n))
+        # nothing sent: b -> 0, phi = S/s
+        quiet = ~e.bits & (s > 0)
+        val[:, quiet] = (1.0 - th) * (e.S[quiet] / s[quiet] * (1.0 - _MARGIN))
+        slope[:, quiet] = -(1.0 - th) * (e.S[quiet] / s[quiet] ** 2)
+        idx = np.flatnonzero(e.bits & (s - e.S >= e.DB))
+        if idx.size == 0:
+            return val, slope
+        ss, S = s[idx], e.S[idx]
+        lo = np.maximum(b_band[idx], B * _B_FLOOR)
+        start = self.warm.get("priced")
+        b = np.broadcast_to(np.minimum(lo * 1.5, B), (len(self.thetas), idx.size)) \
+            if start is None else np.clip(start[:, idx], lo, B)
+        shape = b.shape
+        k0 = np.broadcast_to(np.sqrt((1.0 - th) * B / th) * np.sqrt(S), b.shape).reshape(-1)
+        flat = np.array(b, dtype=float).reshape(-1)  # (thetas x entries), theta-major
+        col = np.tile(np.arange(idx.size), len(self.thetas))  # entry of each flat position
+        lo_f, ss_f = lo[col], ss[col]
+        act = np.arange(flat.size)  # positions still moving
+        for _ in range(self.iters):  # capped: every b gives a certificate
+            cur = flat[act]
+            d, g, d2 = e.delay(cur, idx[col[act]], order=2)
+            rest = ss_f[act] - d
+            sg = np.sqrt(g)
+            q = rest / sg - k0[act]
+            dq = sg + 0.5 * rest * d2 / (g * sg)  # dq/db
+            step = -q / (cur * dq)  # Newton in log b
+            step = np.where(np.isfinite(step) & (rest > 0) & (dq > 0), step, 1.0)
+            new = np.clip(cur * np.exp(np.clip(step, -2.0, 2.0)), lo_f[act], B)
+            flat[act] = new
+            act = act[np.abs(new - cur) > 1e-6 * cur]  # the certificate's error: 2nd order
+            if act.size == 0:
+                break
+        b = flat.reshape(shape)
+        full = np.full((len(self.thetas), e.n), B * _B_FLOOR)
+        full[:, idx] = b
+        self.warm["priced"] = full
+        d, g, _ = e.delay(b, idx, order=1)
+        v1, m1 = _dual_value(th, b / B, d, ss, S, th / (B * g))
+        # the dual's other branch: mu >= mu_B, where the minimiser in b is B itself
+        dB, gB = e.DB[idx], e.gB[idx]
+        rest = ss - dB
+        with np.errstate(all="ignore"):
+            mu_star = np.where(rest > 0, (1.0 - th) * S / (rest * rest), 0.0)
+        mu = np.maximum(th / (B * gB), np.where(np.isfinite(mu_star), mu_star, 0.0))
+        v2, m2 = _dual_value(th, 1.0, dB, ss, S, mu)
+        v1 = np.where(np.isfinite(v1), v1, -np.inf)
+        v2 = np.where(np.isfinite(v2), v2, -np.inf)
+        use2 = v2 > v1
+        v = np.where(use2, v2, v1)
+        m = np.where(use2, m2, m1)
+        keep = v > 0
+        val[:, idx] = np.where(keep, v, 0.0)
+        slope[:, idx] = np.where(keep, -m, 0.0)
+        return val, slope
+
+
+def _dual_value(theta: np.ndarray, frac: np.ndarray, d: np.ndarray, s: np.ndarray, S: np.ndarray,
+                mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """theta frac + mu (d - s) + min_{0 < phi <= 1} ((1 - theta) phi + mu S/phi), less a
+    rounding margin, and the multiplier mu (the certificate's slope in T is -mu)."""
+    w = 1.0 - theta
+    inner = mu * S
+    phi_term = np.where(inner <= w, 2.0 * np.sqrt(w * inner), w + inner)
+    v = theta * frac + mu * (d - s) + phi_term
+    v = v - _MARGIN * (theta * frac + mu * (np.abs(d) + np.abs(s)) + phi_term)
+    return v, mu
+
+
+def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """max over nu >= 0 of sum_k min_l (W + nu G) - nu for each leading index of G (..., L, K)
+    (W broadcast to G).
+
+    Concave and piecewise linear in nu; bisection in log nu on the sign of its supergradient
+    (sum of the chosen needs - 1), every point tried counting (any nu gives a bound). Returns
+    (value, nu): inf where some device has no option or the needs' least sum exceeds 1 (no plan
+    meets the round delay)."""
+    lead = G.shape[:-2]
+    with np.errstate(invalid="ignore"):
+        value = np.where(np.isfinite(G), W, np.inf).min(axis=-2).sum(axis=-1)  # nu = 0
+    nu_best = np.zeros(lead)
+    least = G.min(axis=-2).sum(axis=-1)
+    Wf = np.where(np.isfinite(W), W, 0.0)
+    scale = float(Wf.max(axis=-2).sum(axis=-1).max()) or 1.0
+    lo = np.full(lead, math.log(scale * 1e-9))
+    hi = np.full(lead, math.log(scale * 1e9))
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        nu = np.exp(mid)
+        v = W + nu[..., None, None] * G
+        vmin = v.min(axis=-2)
+        L = vmin.sum(axis=-1) - nu
+        # the least need among the levels that attain the minimum: the right derivative
+        grad = np.where(v == vmin[..., None, :], G, np.inf).min(axis=-2).sum(axis=-1) - 1.0
+        better = value < L
+        value = np.where(better, L, value)
+        nu_best = np.where(better, nu, nu_best)
+        up = grad > 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return np.where(least > 1.0, np.inf, value), nu_best
+
+
+def _value_at(W: np.ndarray, G: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """sum_k min_l (W + nu G) - nu for each leading index of G (..., L, K), nu fixed."""
+    n = nu[..., None, None]
+    with np.errstate(invalid="ignore"):
+        v = np.where(n > 0, W + n * G, np.where(np.isfinite(G), W, np.inf))
+    return v.min(axis=-2).sum(axis=-1) - nu
+
+
+class LagrangianBound:
+    """The bound on R x T over the cases of a partition (server-memory cases), evaluated at
+    round delays and on intervals of them. Cases are stacked on a leading axis."""
+
+    def __init__(self, inst: SplitInstance, table: OptionTable, cases: list[tuple[np.ndarray,
+                 np.ndarray | None]], *, thetas: tuple[float, ...] = THETAS,
+                 alphas: tuple[float, ...] = ALPHAS, newton_iters: int = 30,
+                 price_iters: int = 20):
+        a = inst.arrays
+        self.e = e = _Entries(inst, table)
+        self.tests = _Tests(e, thetas, newton_iters)
+        self.price_iters = price_iters
+        # table-shaped masks and shares -> (cases, entries)
+        self.valid = np.stack([v[e.k, e.o] for v, _ in cases])
+        self.mem = np.stack([np.zeros(e.n) if m is None else m[e.k, e.o] for _, m in cases])
+        # the memory share can bind only if the largest shares can sum above 1
+        most = -e.group_min(np.where(self.valid, -self.mem, np.inf)).min(axis=-2).sum(axis=-1)
+        self.alphas = tuple(alphas) if bool((most > 1.0).any()) else ()
+        has = e.group_min(np.where(self.valid, 0.0, np.inf)) == 0.0
+        self.W = np.where(has, e.W, np.inf)[:, None]  # (C, 1, L, K)
+        self.d_floor = self.W[:, 0].min(axis=-2).sum(axis=-1)  # (C,)
+        self.rounds, self.eta = float(a.rounds), float(a.eta)
+        self.evaluations = 0
+
+    def _needs(self, val: np.ndarray, cs: np.ndarray) -> np.ndarray:
+        """(C', N, L, K) least needs per (device, level) in the cases ``cs``, from per-entry
+        values ``val`` (tests, n) or (C', tests, n): each test, each test mixed with the
+        memory share, and the memory share alone."""
+        valid = self.valid[cs][:, None, :]
+        v = np.where(valid, val, np.inf)
+        if self.alphas:
+            m = self.mem[cs][:, None, :]
+            v = np.concatenate([v, *[al * v + (1.0 - al) * m for al in self.alphas],
+                                np.where(valid, m, np.inf)], axis=1)
+        return self.e.group_min(v)
+
+    def point(self, T: float) -> dict:
+        """The certificates at T (every case's duals are computed when first asked for)."""
+        val, slope = self.tests.at(T)
+        self.evaluations += 1
+        C = len(self.valid)
+        return {"T": T, "val": val, "slope": slope, "done": np.zeros(C, dtype=bool),
+                "L": None, "nu": None, "least": None}
+
+    def duals(self, p: dict, cs: np.ndarray) -> None:
+        """Solve the duals of the cases ``cs`` at p (once)."""
+        cs = cs[~p["done"][cs]]
+        if cs.size == 0:
+            return
+        G = self._needs(p["val"], cs)
+        L, nu = _best_price(self.W[cs], G, self.price_iters)
+        if p["L"] is None:
+            shape = (len(self.valid), L.shape[1])
+            p["L"], p["nu"], p["least"] = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+        p["L"][cs], p["nu"][cs] = L, nu
+        p["least"][cs] = G.min(axis=-2).sum(axis=-1)
+        p["done"][cs] = True
+
+    def f(self, L: np.ndarray, T: np.ndarray | float) -> np.ndarray:
+        """rounds (1 + eta L) T, elementwise; nan where 1 + eta L <= 0 (no bound)."""
+        r = 1.0 + self.eta * L
+        return np.where(r > 0, self.rounds * r * T, np.nan)
+
+    def point_value(self, p: dict) -> float:
+        """Least over the cases solved at p of rounds (1 + eta D(T)) T at the point itself."""
+        cs = np.flatnonzero(p["done"])
+        if cs.size == 0:
+            return math.inf
+        D = np.maximum(p["L"][cs].max(axis=1), self.d_floor[cs])
+        return float((self.rounds * (1.0 + self.eta * D) * p["T"]).min())
+
+    def interval(self, T_l: float, p: dict, cs: np.ndarray, iters: int = 6
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Certified least R x T over plans of each case in ``cs`` whose round delay lies in
+        [T_l, p's T], from the certificates of the right end p, affine in T.
+
+        Per case: if a test's needs (affine) sum above 1 at T_l, their sum (concave in T) does
+        so on [T_l, T*) and T_l moves up towards T* (regula falsi, ``iters`` steps); then each
+        test's price at T_r gives rounds (1 + eta L(T)) T, quasi-concave: least at an end.
+        Returns the bounds and the left ends moved up, per case."""
+        if cs.size == 0:
+            return np.zeros(0), np.zeros(0)
+        self.duals(p, cs)
+        T_r = p["T"]
+        L_r, nu, E_r = p["L"][cs], p["nu"][cs], p["least"][cs] - 1.0
+        dead = np.isinf(L_r).any(axis=1)  # no plan of the case meets T_r, nor any T <= T_r
+
+        def needs_at(T: np.ndarray) -> np.ndarray:  # T per case
+            return self._needs(p["val"][None] + p["slope"][None] * (T - T_r)[:, None, None], cs)
+
+        lo = np.full(len(cs), T_l)
+        G = needs_at(lo)
+        for _ in range(iters):
+            # regula falsi from the left: each test's sum of needs is concave in T, so its
+            # chord from (lo, E > 0) to (T_r, E <= 0) lies below it; up to the chord's root
+            # the test still proves every round delay impossible
+            E = G.min(axis=-2).sum(axis=-1) - 1.0
+            over = (E > 0) & ~dead[:, None]
+            if not over.any():
+                break
+            with np.errstate(divide="ignore", invalid="ignore"):
+                root = lo[:, None] + E / (E - E_r) * (T_r - lo[:, None])
+            root = np.where(over & np.isfinite(root), np.minimum(root, T_r), lo[:, None])
+            new = root.max(axis=1)
+            if np.all(new <= lo * (1.0 + 1e-9)):
+                break
+            lo = np.maximum(lo, new)
+            G = needs_at(lo)
+        L_l = _value_at(self.W[cs], G, nu)
+        with np.errstate(invalid="ignore"):  # nan (no bound at an end) stays nan
+            both = np.minimum(self.f(L_l, lo[:, None]), self.f(L_r, T_r))
+        both = np.where(np.isfinite(both), both, -np.inf).max(axis=1)
+        floor = self.rounds * (1.0 + self.eta * self.d_floor[cs]) * lo
+        return np.where(dead, np.inf, np.maximum(both, floor)), lo
+
+
+def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, *,
+                    n_start: int = 6, max_points: int = 24, tol: float = 1e-4,
+                    cache_bytes: float = 2e8, deadline: Deadline | None = None) -> float:
+    """min over [T0, inf) of R x T over every case, certified (T0: no plan is faster).
+
+    Points T0 < T_1 < ... < T_n, geometric up to T0 r_max / r_min (beyond T_n, R x T >= r_min
+    T_n; the last point is moved out, doubling, while no plan can meet it, at most 60 times);
+    then best first: the interval of least bound is halved in log T (or the points extended to
+    the right while the tail is least), at most ``max_points`` evaluations in all or until
+    ``deadline``. A halved interval's parts start from its bound per case, and only the cases
+    whose bound there is below every other interval's are solved again. Stops early once the
+    least bound is within ``tol`` of the least point value (refinement cannot gain more, up to
+    the certificates' own slack). Every stop gives a certified bound."""
+    span = math.log(r_max / r_min) if r_max > r_min * (1.0 + 1e-9) else math.log(2.0)
+    cache: OrderedDict[float, dict] = OrderedDict()
+    keep = max(2, int(cache_bytes // max(1, lb.tests.n_tests * lb.e.n * 16)))
+    every = np.arange(len(lb.valid))
+
+    def evaluate(x: float) -> dict:
+        if x in cache:
+            cache.move_to_end(x)
+            return cache[x]
+        p = lb.point(T0 * math.exp(x))
+        cache[x] = p
+        while len(cache) > keep:
+            cache.popitem(last=False)
+        return p
+
+    def stop() -> bool:
+        return deadline is not None and deadline.expired()
+
+    for _ in range(60):  # the last point must be one some plan may meet
+        p = evaluate(span)
+        lb.duals(p, every)
+        if not math.isinf(lb.point_value(p)) or stop():
+            break
+        span *= 2.0
+    xs = list(np.linspace(0.0, span, max(n_start, 2)))
+    bounds: list[np.ndarray] = []  # per interval, per case
+    lifted: list[np.ndarray] = []  # per interval, per case: log T below which none is proven
+    point_values: list[float] = []
+
+    def add(i: int, x_l: float, p: dict, cs: np.ndarray, parent: np.ndarray | None,
+            parent_lift: np.ndarray | None) -> None:
+        """Bound the interval (x_l, p) for the cases cs into slot i (the others keep the
+        parent's bounds: a part of an interval is bounded by the interval's bound)."""
+        b = np.full(len(every), -np.inf) if parent is None else parent.copy()
+        lift = np.full(len(every), x_l) if parent_lift is None else np.maximum(parent_lift, x_l)
+        got, lo = lb.interval(T0 * math.exp(x_l), p, cs)
+        b[cs] = np.maximum(b[cs], got)
+        lift[cs] = np.maximum(lift[cs], np.log(np.maximum(lo, T0 * math.exp(x_l))) - math.log(T0))
+        bounds.insert(i, b)
+        lifted.insert(i, lift)
+
+    for i in range(1, len(xs)):
+        p = evaluate(xs[i])
+        add(i - 1, xs[i - 1], p, every, None, None)
+        point_values.append(lb.point_value(p))
+    while lb.evaluations < max_points and not stop():
+        tail = r_min * T0 * math.exp(xs[-1])  # R x T for every plan slower than the last point
+        least = [float(b.min()) for b in bounds]
+        if TRACE is not None:
+            TRACE.append((lb.evaluations, min(min(least), tail), min(point_values)))
+        j = int(np.argmin(least))
+        if not math.isfinite(min(least[j], tail)) or \
+                min(least[j], tail) >= (1.0 - tol) * min(point_values):
+            break
+        if tail < least[j]:  # extend to the right until the tail is no longer the least
+            step = math.log(least[j] / tail) * 1.01 if math.isfinite(least[j]) else 0.0
+            x_new = xs[-1] + max(step, 1e-3 * max(xs[-1], 1.0))
+            p = evaluate(x_new)
+            add(len(bounds), xs[-1], p, every, None, None)
+            point_values.append(lb.point_value(p))
+            xs.append(x_new)
+            continue
+        x_l, x_r = xs[j], xs[j + 1]
+        # halve the part not yet proven impossible (for the case that is least there)
+        k = int(np.argmin(bounds[j]))
+        mid = 0.5 * (min(max(lifted[j][k], x_l), x_r) + x_r)
+        if not x_l < mid < x_r:
+            break
+        others = min([tail] + least[:j] + least[j + 1:])
+        cs = np.flatnonzero(bounds[j] <= others)  # the cases that can still be the least here
+        parent, parent_lift = bounds.pop(j), lifted.pop(j)
+        pm = evaluate(mid)
+        add(j, x_l, pm, cs, parent, parent_lift)
+        add(j + 1, mid, evaluate(x_r), cs, parent, None)
+        point_values.append(lb.point_value(pm))
+        xs.insert(j + 1, mid)
+    tail = r_min * T0 * math.exp(xs[-1])
+    return min(min(float(b.min()) for b in bounds), tail)

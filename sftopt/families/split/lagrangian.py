@@ -49,6 +49,7 @@ THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # priced tests: weights of the band against 
 ALPHAS = (0.25, 0.5, 0.75)  # weights of a test against the server-memory share
 _B_FLOOR = 1e-12  # least band tried, as a fraction of B
 TRACE: list | None = None  # (evaluations, bound, least point value) per step, for studies
+_STEP_TOL = 1e-3  # Newton stops below this relative step (certificate error ~ its square)
 _MARGIN = 1e-12  # relative rounding margin of a certificate (its terms' magnitudes)
 
 
@@ -116,9 +117,15 @@ class _Tests:
     the Newton steps are kept between calls."""
 
     def __init__(self, e: _Entries, thetas: tuple[float, ...], newton_iters: int = 30):
-        self.e, self.thetas = e, tuple(thetas)
+        self.e = e
+        self.set_thetas(thetas)
         self.iters = newton_iters
         self.warm: dict[object, np.ndarray] = {}
+        self.priced_warm: dict[float, np.ndarray] = {}  # per theta: the bands of its last call
+
+    def set_thetas(self, thetas: tuple[float, ...]) -> None:
+        """The priced tests of the next calls."""
+        self.thetas = tuple(float(t) for t in thetas)
         self.n_tests = 2 + len(self.thetas)
 
     def at(self, T: float) -> tuple[np.ndarray, np.ndarray]:
@@ -164,24 +171,28 @@ class _Tests:
         b = np.full(idx.size, floor) if start is None else np.clip(start[idx], floor, B)
         b = np.array(b, dtype=float)
         act = np.arange(idx.size)  # entries still moving
-        for _ in range(self.iters):  # capped: every b gives a certificate
-            d, g, _ = e.delay(b[act], idx[act], order=1)
+        d_at, g_at, b_at = np.empty(idx.size), np.empty(idx.size), np.empty(idx.size)
+        for it in range(self.iters):  # capped: every b gives a certificate
             cur = b[act]
+            d, g, _ = e.delay(cur, idx[act], order=1)
+            d_at[act], g_at[act], b_at[act] = d, g, cur  # the certificate's point
             new = np.clip(cur + (d / rr[act] - 1.0) * d / g, floor, B)
             new = np.where(np.isfinite(new), new, cur)
             b[act] = new
-            act = act[np.abs(new - cur) > 1e-6 * cur]
-            if act.size == 0:
+            # the certificate's error is of second order in the step: 1e-3 -> 1e-6
+            act = act[np.abs(new - cur) > _STEP_TOL * cur]
+            if act.size == 0 or it == self.iters - 1:
                 break
-        d, g, _ = e.delay(b, idx, order=1)
+        below = np.minimum(b, b_at)  # a step from above the root lands below it
+        b, d, g = b_at, d_at, g_at
         cert = (b + (d - rr) / g) / B
         cert = cert - _MARGIN * (b + (np.abs(d) + np.abs(rr)) / g) / B
         ok = np.isfinite(cert) & (cert > 0)
         val[idx] = np.where(ok, cert, 0.0)
         slope[idx] = np.where(ok, -1.0 / (B * g), 0.0)
-        bands[idx] = b
+        bands[idx] = below
         full = np.full(e.n, floor)
-        full[idx] = b
+        full[idx] = below
         self.warm["band"] = full
         return val, slope, bands
 
@@ -203,18 +214,24 @@ class _Tests:
             return val, slope
         ss, S = s[idx], e.S[idx]
         lo = np.maximum(b_band[idx], B * _B_FLOOR)
-        start = self.warm.get("priced")
-        b = np.broadcast_to(np.minimum(lo * 1.5, B), (len(self.thetas), idx.size)) \
-            if start is None else np.clip(start[:, idx], lo, B)
+        if self.priced_warm:  # each theta from the bands of the nearest theta priced before
+            known = np.array(sorted(self.priced_warm))
+            near = known[np.abs(known[None, :] - th).argmin(axis=1)]
+            start = np.stack([self.priced_warm[float(x)] for x in near])
+            b = np.clip(start[:, idx], lo, B)
+        else:
+            b = np.broadcast_to(np.minimum(lo * 1.5, B), (len(self.thetas), idx.size))
         shape = b.shape
         k0 = np.broadcast_to(np.sqrt((1.0 - th) * B / th) * np.sqrt(S), b.shape).reshape(-1)
         flat = np.array(b, dtype=float).reshape(-1)  # (thetas x entries), theta-major
         col = np.tile(np.arange(idx.size), len(self.thetas))  # entry of each flat position
         lo_f, ss_f = lo[col], ss[col]
         act = np.arange(flat.size)  # positions still moving
-        for _ in range(self.iters):  # capped: every b gives a certificate
+        d_at, g_at, b_at = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
+        for it in range(self.iters):  # capped: every b gives a certificate
             cur = flat[act]
             d, g, d2 = e.delay(cur, idx[col[act]], order=2)
+            d_at[act], g_at[act], b_at[act] = d, g, cur  # the certificate's point
             rest = ss_f[act] - d
             sg = np.sqrt(g)
             q = rest / sg - k0[act]
@@ -223,14 +240,14 @@ class _Tests:
             step = np.where(np.isfinite(step) & (rest > 0) & (dq > 0), step, 1.0)
             new = np.clip(cur * np.exp(np.clip(step, -2.0, 2.0)), lo_f[act], B)
             flat[act] = new
-            act = act[np.abs(new - cur) > 1e-6 * cur]  # the certificate's error: 2nd order
-            if act.size == 0:
+            act = act[np.abs(new - cur) > _STEP_TOL * cur]  # the certificate's error: 2nd order
+            if act.size == 0 or it == self.iters - 1:
                 break
-        b = flat.reshape(shape)
         full = np.full((len(self.thetas), e.n), B * _B_FLOOR)
-        full[:, idx] = b
-        self.warm["priced"] = full
-        d, g, _ = e.delay(b, idx, order=1)
+        full[:, idx] = flat.reshape(shape)
+        for i, theta in enumerate(self.thetas):
+            self.priced_warm[float(theta)] = full[i]
+        b, d, g = (x.reshape(shape) for x in (b_at, d_at, g_at))
         v1, m1 = _dual_value(th, b / B, d, ss, S, th / (B * g))
         # the dual's other branch: mu >= mu_B, where the minimiser in b is B itself
         dB, gB = e.DB[idx], e.gB[idx]
@@ -311,7 +328,7 @@ class LagrangianBound:
     def __init__(self, inst: SplitInstance, table: OptionTable, cases: list[tuple[np.ndarray,
                  np.ndarray | None]], *, thetas: tuple[float, ...] = THETAS,
                  alphas: tuple[float, ...] = ALPHAS, newton_iters: int = 30,
-                 price_iters: int = 20):
+                 price_iters: int = 20, adapt_thetas: bool = True):
         a = inst.arrays
         self.e = e = _Entries(inst, table)
         self.tests = _Tests(e, thetas, newton_iters)
@@ -327,40 +344,105 @@ class LagrangianBound:
         self.d_floor = self.W[:, 0].min(axis=-2).sum(axis=-1)  # (C,)
         self.rounds, self.eta = float(a.rounds), float(a.eta)
         self.evaluations = 0
+        self.theta_step = 0.1 if adapt_thetas else 0.0
+        self.center = math.nan
+        self.fixed_thetas = tuple(thetas)
+        self.adapt = adapt_thetas
 
-    def _needs(self, val: np.ndarray, cs: np.ndarray) -> np.ndarray:
-        """(C', N, L, K) least needs per (device, level) in the cases ``cs``, from per-entry
+    def _needs(self, val: np.ndarray, cs: np.ndarray, alpha: np.ndarray | None = None
+               ) -> np.ndarray:
+        """(C', N, L, K) least needs per (level, device) in the cases ``cs``, from per-entry
         values ``val`` (tests, n) or (C', tests, n): each test, each test mixed with the
-        memory share, and the memory share alone."""
+        memory share for every alpha of self.alphas, the memory share alone, and with
+        ``alpha`` (C', tests) each test mixed by its own alpha."""
         valid = self.valid[cs][:, None, :]
         v = np.where(valid, val, np.inf)
         if self.alphas:
             m = self.mem[cs][:, None, :]
-            v = np.concatenate([v, *[al * v + (1.0 - al) * m for al in self.alphas],
-                                np.where(valid, m, np.inf)], axis=1)
+            parts = [v, *[al * v + (1.0 - al) * m for al in self.alphas],
+                     np.where(valid, m, np.inf)]
+            if alpha is not None:
+                parts.append(self._mix(v, m, alpha))
+            v = np.concatenate(parts, axis=1)
         return self.e.group_min(v)
+
+    @staticmethod
+    def _mix(v: np.ndarray, m: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        al = alpha[..., None]
+        with np.errstate(invalid="ignore"):
+            return np.where(np.isinf(v), np.inf, al * v + (1.0 - al) * m)
 
     def point(self, T: float) -> dict:
         """The certificates at T (every case's duals are computed when first asked for)."""
+        thetas = self.tests.thetas
         val, slope = self.tests.at(T)
         self.evaluations += 1
         C = len(self.valid)
         return {"T": T, "val": val, "slope": slope, "done": np.zeros(C, dtype=bool),
-                "L": None, "nu": None, "least": None}
+                "thetas": thetas, "L": None, "nu": None, "least": None, "alpha": None}
 
     def duals(self, p: dict, cs: np.ndarray) -> None:
-        """Solve the duals of the cases ``cs`` at p (once)."""
+        """Solve the duals of the cases ``cs`` at p (once): every test's best price on the
+        grid of alphas, then each test's alpha refined (halving steps around the best)."""
         cs = cs[~p["done"][cs]]
         if cs.size == 0:
             return
-        G = self._needs(p["val"], cs)
+        nt = p["val"].shape[0]
+        alpha = None
+        if self.alphas:
+            G = self._needs(p["val"], cs)
+            L, _ = _best_price(self.W[cs], G, self.price_iters)
+            grid = np.array([1.0, *self.alphas, 0.0])
+            Lg = np.concatenate([L[:, :nt * (1 + len(self.alphas))].reshape(
+                len(cs), 1 + len(self.alphas), nt), np.repeat(L[:, -1:, None], nt, axis=2)],
+                axis=1)  # (C', grid, tests)
+            best = Lg.argmax(axis=1)
+            alpha = grid[best]
+            Lbest = Lg.max(axis=1)
+            v = np.where(self.valid[cs][:, None, :], p["val"], np.inf)
+            m = self.mem[cs][:, None, :]
+            step = 0.5 * float(np.min(np.abs(np.diff(grid))))
+            for _ in range(3):  # capped refinement; every alpha tried gives a bound
+                for cand in (np.clip(alpha - step, 0.0, 1.0), np.clip(alpha + step, 0.0, 1.0)):
+                    Lc, _ = _best_price(self.W[cs], self.e.group_min(self._mix(v, m, cand)),
+                                        self.price_iters)
+                    up = Lc > Lbest
+                    alpha, Lbest = np.where(up, cand, alpha), np.where(up, Lc, Lbest)
+                step *= 0.5
+        G = self._needs(p["val"], cs, alpha)
         L, nu = _best_price(self.W[cs], G, self.price_iters)
         if p["L"] is None:
             shape = (len(self.valid), L.shape[1])
             p["L"], p["nu"], p["least"] = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+            p["alpha"] = np.ones((len(self.valid), nt))
         p["L"][cs], p["nu"][cs] = L, nu
         p["least"][cs] = G.min(axis=-2).sum(axis=-1)
+        if alpha is not None:
+            p["alpha"][cs] = alpha
         p["done"][cs] = True
+        self._adapt_thetas(p, nt)
+
+    def _adapt_thetas(self, p: dict, nt: int) -> None:
+        """Centre the next points' priced tests on the theta that gave the best dual here
+        (pattern search: the step halves when the centre stays best)."""
+        thetas = p["thetas"]
+        if not thetas or not self.adapt:
+            return
+        cs = np.flatnonzero(p["done"])
+        D = np.where(np.isfinite(p["L"][cs]), p["L"][cs], -np.inf)
+        c = cs[int(np.argmin(D.max(axis=1)))]  # the case least bounded here
+        col = int(np.argmax(np.where(np.isfinite(p["L"][c]), p["L"][c], -np.inf)))
+        n_grid = nt * (1 + len(self.alphas))
+        t = col % nt if col < n_grid else (col - n_grid - 1 if col > n_grid else -1)
+        if t < 2:
+            return  # the share, band or memory test is best: keep the priced tests
+        best = thetas[t - 2]
+        if best == self.center:
+            self.theta_step = max(self.theta_step * 0.5, 0.01)
+        center = min(max(best, self.theta_step), 1.0 - self.theta_step)
+        self.center = center
+        self.tests.set_thetas(tuple(sorted({*self.fixed_thetas, center - self.theta_step,
+                                            center, center + self.theta_step})))
 
     def f(self, L: np.ndarray, T: np.ndarray | float) -> np.ndarray:
         """rounds (1 + eta L) T, elementwise; nan where 1 + eta L <= 0 (no bound)."""
@@ -392,7 +474,8 @@ class LagrangianBound:
         dead = np.isinf(L_r).any(axis=1)  # no plan of the case meets T_r, nor any T <= T_r
 
         def needs_at(T: np.ndarray) -> np.ndarray:  # T per case
-            return self._needs(p["val"][None] + p["slope"][None] * (T - T_r)[:, None, None], cs)
+            return self._needs(p["val"][None] + p["slope"][None] * (T - T_r)[:, None, None], cs,
+                               None if p["alpha"] is None else p["alpha"][cs])
 
         lo = np.full(len(cs), T_l)
         G = needs_at(lo)

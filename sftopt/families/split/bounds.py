@@ -558,8 +558,11 @@ def lagrange_effort(n_entries: int) -> dict:
     and slower. The memory cases share the certificates but each solves its own duals, so
     their number falls with the table (measured on 2 shared cores: see
     benchmarks/scale/RESULTS.md)."""
+    small = n_entries <= 5000
     return {"max_cases": max(1, min(64, int(3e4 // max(n_entries, 1)))),
-            "max_points": 24 if n_entries <= 1e5 else 16}
+            "tol": 1e-4 if small else 1e-3,
+            "max_points": 24 if n_entries <= 1e5 else 16,
+            "thetas": THETAS if small else (0.3, 0.7)}
 
 
 def lower_bound(inst: SplitInstance, *, method: str = "relaxation",

@@ -95,13 +95,7 @@ class _Entries:
         """D(b), -D'(b) (> 0) and D''(b) of the entries ``idx`` (all: None); orders above
         ``order`` are 0. Where nothing is sent all are 0."""
         sel = slice(None) if idx is None else idx
-        out = [0.0, 0.0, 0.0]
-        for bits, x in ((self.U[sel], self.xu[sel]), (self.V[sel], self.xd[sel])):
-            terms = inv_rate(b, x, order=max(order, 0))
-            send = bits > 0
-            for j, f in enumerate(terms):
-                out[j] = out[j] + np.where(send, bits * f, 0.0)
-        return out[0], out[1], out[2]
+        return _delay_terms(self.U[sel], self.V[sel], self.xu[sel], self.xd[sel], b, order)
 
     def group_min(self, val: np.ndarray) -> np.ndarray:
         """(..., n) per-entry values -> (..., L, K) least per (device, level) (inf: none)."""
@@ -109,6 +103,19 @@ class _Entries:
         out = np.full(val.shape[:-1] + (self.L, self.K), np.inf)
         out[..., self.gl, self.gk] = mins
         return out
+
+
+def _delay_terms(U: np.ndarray, V: np.ndarray, xu: np.ndarray, xd: np.ndarray, b: np.ndarray,
+                 order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The comm delay U/r_ul(b) + V/r_dl(b), minus its slope and its curvature (orders above
+    ``order`` are 0), from channel.inv_rate; 0 where nothing is sent."""
+    out = [0.0, 0.0, 0.0]
+    for bits, x in ((U, xu), (V, xd)):
+        terms = inv_rate(b, x, order=max(order, 0))
+        send = bits > 0
+        for j, f in enumerate(terms):
+            out[j] = out[j] + np.where(send, bits * f, 0.0)
+    return out[0], out[1], out[2]
 
 
 class _Tests:
@@ -222,27 +229,34 @@ class _Tests:
         else:
             b = np.broadcast_to(np.minimum(lo * 1.5, B), (len(self.thetas), idx.size))
         shape = b.shape
-        k0 = np.broadcast_to(np.sqrt((1.0 - th) * B / th) * np.sqrt(S), b.shape).reshape(-1)
         flat = np.array(b, dtype=float).reshape(-1)  # (thetas x entries), theta-major
-        col = np.tile(np.arange(idx.size), len(self.thetas))  # entry of each flat position
-        lo_f, ss_f = lo[col], ss[col]
-        act = np.arange(flat.size)  # positions still moving
+        col = np.tile(idx, len(self.thetas))  # entry of each flat position
+        # the working set: positions still moving, with their constants (compacted as it
+        # shrinks, so late iterations cost little)
+        pos = np.arange(flat.size)
+        k0 = np.broadcast_to(np.sqrt((1.0 - th) * B / th) * np.sqrt(S), shape).reshape(-1)
+        w = {"U": e.U[col], "V": e.V[col], "xu": e.xu[col], "xd": e.xd[col],
+             "s": s[col], "k0": k0, "lo": np.tile(lo, len(self.thetas)), "b": flat.copy()}
         d_at, g_at, b_at = np.empty(flat.size), np.empty(flat.size), np.empty(flat.size)
         for it in range(self.iters):  # capped: every b gives a certificate
-            cur = flat[act]
-            d, g, d2 = e.delay(cur, idx[col[act]], order=2)
-            d_at[act], g_at[act], b_at[act] = d, g, cur  # the certificate's point
-            rest = ss_f[act] - d
+            cur = w["b"]
+            d, g, d2 = _delay_terms(w["U"], w["V"], w["xu"], w["xd"], cur, order=2)
+            d_at[pos], g_at[pos], b_at[pos] = d, g, cur  # the certificate's point
+            rest = w["s"] - d
             sg = np.sqrt(g)
-            q = rest / sg - k0[act]
+            q = rest / sg - w["k0"]
             dq = sg + 0.5 * rest * d2 / (g * sg)  # dq/db
             step = -q / (cur * dq)  # Newton in log b
             step = np.where(np.isfinite(step) & (rest > 0) & (dq > 0), step, 1.0)
-            new = np.clip(cur * np.exp(np.clip(step, -2.0, 2.0)), lo_f[act], B)
-            flat[act] = new
-            act = act[np.abs(new - cur) > _STEP_TOL * cur]  # the certificate's error: 2nd order
-            if act.size == 0 or it == self.iters - 1:
+            new = np.clip(cur * np.exp(np.clip(step, -2.0, 2.0)), w["lo"], B)
+            flat[pos] = new
+            moving = np.abs(new - cur) > _STEP_TOL * cur  # the certificate's error: 2nd order
+            if not moving.any() or it == self.iters - 1:
                 break
+            w["b"] = new
+            if moving.sum() < 0.8 * moving.size:
+                pos = pos[moving]
+                w = {k: v[moving] for k, v in w.items()}
         full = np.full((len(self.thetas), e.n), B * _B_FLOOR)
         full[:, idx] = flat.reshape(shape)
         for i, theta in enumerate(self.thetas):
@@ -279,7 +293,7 @@ def _dual_value(theta: np.ndarray, frac: np.ndarray, d: np.ndarray, s: np.ndarra
     return v, mu
 
 
-def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """max over nu >= 0 of sum_k min_l (W + nu G) - nu for each leading index of G (..., L, K)
     (W broadcast to G).
 
@@ -294,8 +308,8 @@ def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 20) -> tuple[np.ndarr
     least = G.min(axis=-2).sum(axis=-1)
     Wf = np.where(np.isfinite(W), W, 0.0)
     scale = float(Wf.max(axis=-2).sum(axis=-1).max()) or 1.0
-    lo = np.full(lead, math.log(scale * 1e-9))
-    hi = np.full(lead, math.log(scale * 1e9))
+    lo = np.full(lead, math.log(scale * 1e-4))
+    hi = np.full(lead, math.log(scale * 1e4))
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
         nu = np.exp(mid)
@@ -328,7 +342,7 @@ class LagrangianBound:
     def __init__(self, inst: SplitInstance, table: OptionTable, cases: list[tuple[np.ndarray,
                  np.ndarray | None]], *, thetas: tuple[float, ...] = THETAS,
                  alphas: tuple[float, ...] = ALPHAS, newton_iters: int = 30,
-                 price_iters: int = 20, adapt_thetas: bool = True):
+                 price_iters: int = 12, adapt_thetas: bool = True, alpha_rounds: int = 3):
         a = inst.arrays
         self.e = e = _Entries(inst, table)
         self.tests = _Tests(e, thetas, newton_iters)
@@ -348,6 +362,7 @@ class LagrangianBound:
         self.center = math.nan
         self.fixed_thetas = tuple(thetas)
         self.adapt = adapt_thetas
+        self.alpha_rounds = alpha_rounds
 
     def _needs(self, val: np.ndarray, cs: np.ndarray, alpha: np.ndarray | None = None
                ) -> np.ndarray:
@@ -389,34 +404,40 @@ class LagrangianBound:
             return
         nt = p["val"].shape[0]
         alpha = None
+        G = self._needs(p["val"], cs)
+        L, nu = _best_price(self.W[cs], G, self.price_iters)
+        least = G.min(axis=-2).sum(axis=-1)
         if self.alphas:
-            G = self._needs(p["val"], cs)
-            L, _ = _best_price(self.W[cs], G, self.price_iters)
             grid = np.array([1.0, *self.alphas, 0.0])
             Lg = np.concatenate([L[:, :nt * (1 + len(self.alphas))].reshape(
                 len(cs), 1 + len(self.alphas), nt), np.repeat(L[:, -1:, None], nt, axis=2)],
                 axis=1)  # (C', grid, tests)
-            best = Lg.argmax(axis=1)
-            alpha = grid[best]
+            alpha = grid[Lg.argmax(axis=1)]
             Lbest = Lg.max(axis=1)
+            nubest = np.zeros_like(Lbest)
             v = np.where(self.valid[cs][:, None, :], p["val"], np.inf)
             m = self.mem[cs][:, None, :]
             step = 0.5 * float(np.min(np.abs(np.diff(grid))))
-            for _ in range(3):  # capped refinement; every alpha tried gives a bound
+            for _ in range(self.alpha_rounds):  # capped; every alpha tried gives a bound
                 for cand in (np.clip(alpha - step, 0.0, 1.0), np.clip(alpha + step, 0.0, 1.0)):
-                    Lc, _ = _best_price(self.W[cs], self.e.group_min(self._mix(v, m, cand)),
-                                        self.price_iters)
+                    Gc = self.e.group_min(self._mix(v, m, cand))
+                    Lc, nuc = _best_price(self.W[cs], Gc, self.price_iters)
                     up = Lc > Lbest
                     alpha, Lbest = np.where(up, cand, alpha), np.where(up, Lc, Lbest)
+                    nubest = np.where(up, nuc, nubest)
                 step *= 0.5
-        G = self._needs(p["val"], cs, alpha)
-        L, nu = _best_price(self.W[cs], G, self.price_iters)
+            # the refined mixes: their prices (nu 0 where no candidate beat the grid: the
+            # grid's own column already counts)
+            Gr = self.e.group_min(self._mix(v, m, alpha))
+            L = np.concatenate([L, _value_at(self.W[cs], Gr, nubest)], axis=1)
+            nu = np.concatenate([nu, nubest], axis=1)
+            least = np.concatenate([least, Gr.min(axis=-2).sum(axis=-1)], axis=1)
         if p["L"] is None:
             shape = (len(self.valid), L.shape[1])
             p["L"], p["nu"], p["least"] = np.zeros(shape), np.zeros(shape), np.zeros(shape)
             p["alpha"] = np.ones((len(self.valid), nt))
         p["L"][cs], p["nu"][cs] = L, nu
-        p["least"][cs] = G.min(axis=-2).sum(axis=-1)
+        p["least"][cs] = least
         if alpha is not None:
             p["alpha"][cs] = alpha
         p["done"][cs] = True
@@ -504,7 +525,7 @@ class LagrangianBound:
 
 
 def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, *,
-                    n_start: int = 6, max_points: int = 24, tol: float = 1e-4,
+                    n_start: int = 6, max_points: int = 24, tol: float = 1e-3,
                     cache_bytes: float = 2e8, deadline: Deadline | None = None) -> float:
     """min over [T0, inf) of R x T over every case, certified (T0: no plan is faster).
 

@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 
 
 def solve(instance: Instance, method: str | None = None, *, warm_start: Result | None = None,
-          certify: bool | str = False, **options: Any) -> Result:
+          certify: bool | str | None = None, **options: Any) -> Result:
     """Solve ``instance`` with the solver ``method`` of its family (default: the family's).
 
     Options: the solver's own (``sftopt solvers`` lists them) and the common ones, time_limit
@@ -37,11 +37,13 @@ def solve(instance: Instance, method: str | None = None, *, warm_start: Result |
     declared type and range first (SolverOptionError, a TypeError, naming the option and its
     valid range). ``warm_start``: a previous Result, e.g. of the fleet before a device joined
     or left; solvers that start from a plan (split: greedy-delay, alm, sqp) map it onto this
-    instance by device id, the others list it in ``ignored_options``. ``certify``: True
-    attaches the best certified bound and its gap as `sftopt solve` does (`certify`, the
-    family's default bound method; a method's name picks another); off by default because a
-    bound can cost seconds (split's lagrangian: about 4 s at 2 devices, 13 s at 50). Returns a
-    Result (``objective``, ``bound``, ``gap``, ``status``, ``termination``, ``plan``, ...).
+    instance by device id, the others list it in ``ignored_options``. ``certify``: by default
+    the result carries the best certified bound and its gap as `sftopt solve` does (`certify`,
+    the family's default bound method; a method's name picks another); ``certify=False`` skips
+    it (a bound costs about 0.05-0.4 s on the bundled instances, about 1 s at 1,000 devices:
+    see benchmarks/scale/RESULTS.md). A solve run by a solver inside another solve is not
+    certified unless asked. Returns a Result (``objective``, ``bound``, ``gap``, ``status``,
+    ``termination``, ``plan``, ...).
     """
     return _solve(instance, method, warm_start=warm_start, certify=certify, **options)
 

@@ -112,7 +112,7 @@ def test_conic_route_online_and_in_simulation(tiny) -> None:
 
     tiny["training"]["rounds"] = 20  # a short simulation: cvxpy takes ~30 ms a round
     inst = load_instance(tiny)
-    res = sftopt.solve(inst, "greedy-delay")
+    res = sftopt.solve(inst, "greedy-delay", certify=False)
     online = Allocator(inst, res.plan.cuts, res.plan.levels, method="conic")
     exact = Allocator(inst, res.plan.cuts, res.plan.levels)
     for e in fading_trace(inst.n_devices, 3, seed=5):

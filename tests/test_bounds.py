@@ -46,21 +46,22 @@ def test_bounds_never_exceed_feasible_plans(seed, n_devices, n_blocks, n_levels,
     # pressure squeezes the server memory towards the least any plan needs (it binds)
     inst = tiny_instance(seed, n_devices=n_devices, n_blocks=n_blocks, n_levels=n_levels,
                          server_pressure=pressure)
-    opt = solve(inst, "exhaustive")
+    opt = solve(inst, "exhaustive", certify=False)
     assert opt.success
     plans = [opt.objective] + [r.objective for r in
-                                   (solve(inst, "greedy"), solve(inst, "baseline-equal"))
+                                   (solve(inst, "greedy", certify=False),
+                                    solve(inst, "baseline-equal", certify=False))
                                    if r.success]
     for method in ("relaxation", "lagrangian"):
         lb = lower_bound(inst, method=method)
         assert 0 < lb <= min(plans) * (1 + 1e-9), method
-    m = solve(inst, "milp", max_iter=2, gap_tol=0.0)
+    m = solve(inst, "milp", max_iter=2, gap_tol=0.0, certify=False)
     assert m.bound <= min(plans) * (1 + 1e-9)
 
 
 def test_methods_ordered_on_one_instance():
     inst = tiny_instance(5, n_devices=3, n_blocks=2, n_levels=3)
-    opt = solve(inst, "exhaustive").objective
+    opt = solve(inst, "exhaustive", certify=False).objective
     lbs = {m: SPLIT.lower_bound(inst, m, "parallel", time_limit=10) for m in METHODS}
     assert lbs["relaxation"] <= lbs["lagrangian"] * (1 + 1e-9)
     assert lbs["milp"] <= opt * (1 + 1e-9)
@@ -69,7 +70,7 @@ def test_methods_ordered_on_one_instance():
 
 def test_certify_attaches_gap():
     inst = tiny_instance(4)
-    res = solve(inst, "greedy")
+    res = solve(inst, "greedy", certify=False)
     (out,) = certify(inst, [res], "lagrangian")
     assert out.bound == pytest.approx(lower_bound(inst, method="lagrangian"))
     assert out.gap == pytest.approx((out.objective - out.bound) / out.objective)
@@ -81,7 +82,7 @@ def test_certify_attaches_gap():
         certify(other, [res])
     # an exact solver's dual bound certifies the heuristic's gap; the sequential plan gets the
     # sequential optimum, not the parallel bounds
-    seq, exact = solve(inst, "vanilla-sl"), solve(inst, "exhaustive")
+    seq, exact = solve(inst, "vanilla-sl", certify=False), solve(inst, "exhaustive", certify=False)
     out, ex, sq = certify(inst, [res, exact, seq], "none")
     assert out.bound == ex.bound == exact.bound
     assert sq.bound is None  # no solver bound for sequential plans, and no method asked
@@ -90,7 +91,7 @@ def test_certify_attaches_gap():
     assert 0 <= sq.gap < 1
     with pytest.raises(ValueError, match="bound method"):
         certify(inst, [res], "magic")
-    nothing = solve(inst, "exhaustive", max_combinations=0)
+    nothing = solve(inst, "exhaustive", max_combinations=0, certify=False)
     assert certify(inst, [nothing]) == [nothing]  # no plan: nothing to certify
 
 
@@ -142,7 +143,7 @@ def test_sequential_bound_is_the_sequential_optimum(seed, n_devices, n_blocks, n
             continue
         assert lb <= exact * (1 + 1e-9)
         assert lb >= exact * (1 - 1e-9)  # exact: the hull walk finds the optimum
-    van = solve(inst, "vanilla-sl")
+    van = solve(inst, "vanilla-sl", certify=False)
     if van.success:
         assert sequential_bound(inst) <= van.objective * (1 + 1e-9)
 
@@ -150,7 +151,7 @@ def test_sequential_bound_is_the_sequential_optimum(seed, n_devices, n_blocks, n
 def test_sequential_bound_on_data_instances():
     for name in ("default", "llama7b-8dev", "gpt2s-50dev"):
         inst = load_instance(Path(__file__).parents[1] / "data" / "instances" / f"{name}.json")
-        van = solve(inst, "vanilla-sl")
+        van = solve(inst, "vanilla-sl", certify=False)
         lb = lower_bound(inst, schedule="sequential")
         assert 0 < lb <= van.objective * (1 + 1e-9)
 
@@ -160,7 +161,7 @@ def test_server_memory_coupling_tightens_the_bound():
     still below the optimum."""
     inst = tiny_instance(2, n_devices=3, n_blocks=2, n_levels=2, server_pressure=0.9)
     table = option_table(inst)
-    opt = solve(inst, "exhaustive").objective
+    opt = solve(inst, "exhaustive", certify=False).objective
     plain = coupled_bound(inst, table, LAGRANGE_THETAS)
     coupled = memory_coupled_bound(inst, table)
     assert coupled > plain * 1.5  # measured: 13.18 -> 23.83, optimum 23.84
@@ -182,7 +183,7 @@ def test_lagrangian_not_below_the_old_bound(seed):
     inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
     lb = lower_bound(inst, method="lagrangian")
     assert lb >= _OLD_LAGRANGIAN[seed] * (1 - 1e-7)
-    assert lb <= solve(inst, "exhaustive").objective * (1 + 1e-9)
+    assert lb <= solve(inst, "exhaustive", certify=False).objective * (1 + 1e-9)
 
 
 def test_band_needed_is_a_lower_estimate():
@@ -239,3 +240,65 @@ def test_relaxation_fast_path_matches_the_general_one():
     alone = np.where(table.valid, table.terms.compute + comm_delay(
         table.terms, np.full(table.valid.shape, B)) + table.terms.server_work, np.inf)
     assert fast > alone.min(axis=1).max() * 1.01  # the resource tests bind here
+
+
+def test_solve_attaches_bound_and_gap_by_default():
+    """solve certifies by default (the family's first bound method), certify=False skips it,
+    in every family."""
+    inst = tiny_instance(4)
+    res = solve(inst, "greedy")
+    assert res.bound == pytest.approx(lower_bound(inst, method="lagrangian"))
+    assert res.gap == pytest.approx((res.objective - res.bound) / res.objective)
+    off = solve(inst, "greedy", certify=False)
+    assert off.bound is None and off.gap is None
+    data = Path(__file__).parents[1] / "data" / "instances"
+    for name in ("minilm-topics-coop-4dev", "minilm-topics-hier-4user"):
+        other = load_instance(data / f"{name}.json")
+        res = solve(other, "greedy")
+        assert res.bound is not None and 0 <= res.gap < 1, name
+        assert res.bound <= res.objective * (1 + 1e-9), name
+        assert solve(other, "greedy", certify=False).bound is None, name
+
+
+def _extreme(change) -> dict:
+    d = tiny_dict(3, n_devices=3, n_blocks=2, n_levels=3)
+    change(d)
+    return d
+
+
+def _gain(d: dict, g: float) -> None:
+    for dev in d["devices"]:
+        dev.pop("distance_m", None)
+        dev["gain"] = g
+
+
+# extreme but valid instances (the loader's documented ranges): each bound is finite, below
+# the optimum, and comes fast (every loop is capped)
+EXTREMES = {
+    "bandwidth 1 Hz": lambda d: d["channel"].__setitem__("bandwidth_hz", 1.0),
+    "bandwidth 1 THz": lambda d: d["channel"].__setitem__("bandwidth_hz", 1e12),
+    "rounds 1e9": lambda d: d["training"].__setitem__("rounds", 1e9),
+    "eta 1e6": lambda d: d["training"].__setitem__("eta", 1e6),
+    "eta 0": lambda d: d["training"].__setitem__("eta", 0),
+    "gain 1e-20": lambda d: _gain(d, 1e-20),
+    "server 1 kFLOP/s": lambda d: d["server"].__setitem__("flops", 1e3),
+    "noise 0 dBm/Hz": lambda d: d["channel"].__setitem__("noise_dbm_hz", 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXTREMES))
+def test_bounds_on_extreme_instances(name):
+    inst = load_instance(_extreme(EXTREMES[name]))
+    opt = solve(inst, "exhaustive", certify=False)
+    assert opt.success
+    relax = lower_bound(inst, method="relaxation")
+    lag = lower_bound(inst, method="lagrangian")
+    assert 0 < relax <= lag <= opt.objective * (1 + 1e-9)
+    assert math.isfinite(lag)
+
+
+def test_lagrangian_deadline_gives_a_looser_certified_bound():
+    inst = load_instance(Path(__file__).parents[1] / "data" / "instances" / "default.json")
+    full = lower_bound(inst, method="lagrangian")
+    quick = lower_bound(inst, method="lagrangian", deadline=0.0)
+    assert lower_bound(inst, method="relaxation") <= quick <= full

@@ -47,13 +47,14 @@ def test_least_needs_are_below_every_plan(seed):
 @pytest.mark.parametrize("lp_rounds", [0, 3, 40])
 def test_lp_rounds_keep_bound_valid(case, lp_rounds):
     inst = tiny_instance(**case)
-    opt = solve(inst, "exhaustive").objective
+    opt = solve(inst, "exhaustive", certify=False).objective
     # one MILP only (and a loose gap): the bound must still not exceed the optimum
-    m = solve(inst, "milp", max_iter=1, gap_tol=0.0, lp_rounds=lp_rounds, cuts_per_device=2)
+    m = solve(inst, "milp", max_iter=1, gap_tol=0.0, lp_rounds=lp_rounds, cuts_per_device=2,
+              certify=False)
     _check_plan(inst, m)
     assert m.bound <= opt * (1 + 1e-9)
     assert m.objective >= opt * (1 - 1e-9)
-    full = solve(inst, "milp", gap_tol=1e-5, time_limit=20, lp_rounds=lp_rounds)
+    full = solve(inst, "milp", gap_tol=1e-5, time_limit=20, lp_rounds=lp_rounds, certify=False)
     _check_plan(inst, full)
     assert full.status == Status.OPTIMAL, full.message
     assert full.objective == pytest.approx(opt, rel=1e-5)
@@ -64,8 +65,8 @@ def test_lp_rounds_keep_bound_valid(case, lp_rounds):
 def test_server_memory_pressure_bound_valid(seed):
     """With the server memory squeezed, the min-cut rows and the raised T_lo stay valid."""
     inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3, server_pressure=0.8)
-    ref = solve(inst, "exhaustive")
-    m = solve(inst, "milp", gap_tol=1e-5, time_limit=20)
+    ref = solve(inst, "exhaustive", certify=False)
+    m = solve(inst, "milp", gap_tol=1e-5, time_limit=20, certify=False)
     _check_plan(inst, m)
     assert server_memory(inst, m.plan.cuts) <= inst.arrays.server_memory * (1 + 1e-9)
     assert m.bound <= ref.objective * (1 + 1e-9)

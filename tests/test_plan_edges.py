@@ -28,7 +28,7 @@ def inst():
 
 @pytest.fixture(scope="module")
 def plan(inst):
-    return sftopt.solve(inst, "greedy").to_dict()
+    return sftopt.solve(inst, "greedy", certify=False).to_dict()
 
 
 def _with(plan: dict, k: int = 0, **changes) -> sftopt.Result:
@@ -127,7 +127,7 @@ def test_simulate_streams_and_caps_huge_round_counts(tiny):
     tiny["training"]["rounds"] = 1e9
     tiny["training"].pop("rounds_per_frame", None)
     big = sftopt.load_instance(tiny)
-    res = sftopt.solve(big, "greedy")
+    res = sftopt.solve(big, "greedy", certify=False)
     start = time.perf_counter()
     sim = sftopt.simulate(big, res, allocator="fixed")
     assert time.perf_counter() - start < 5
@@ -170,24 +170,25 @@ def test_allocator_gains_by_id_or_array(inst, plan):
 
 
 def test_warm_start_on_a_changed_fleet(inst):
-    first = sftopt.solve(inst, "greedy-delay")
+    first = sftopt.solve(inst, "greedy-delay", certify=False)
     joined = inst.with_devices([{"id": "phone-2", "flops": 1e12, "memory_bytes": 4e9,
                                  "tx_power_w": 0.2, "gain": 1e-12, "batch": 8}])
     for method in ("greedy-delay", "alm", "sqp"):
-        res = sftopt.solve(joined, method, warm_start=first)
+        res = sftopt.solve(joined, method, warm_start=first, certify=False)
         assert res.success and "warm start: 2 of 3 devices" in res.message
         assert "warm_start" not in res.ignored_options
         assert sftopt.verify(joined, res).ok
-    left = sftopt.solve(joined.without_devices(["phone-0"]), "greedy-delay", warm_start=first)
+    left = sftopt.solve(joined.without_devices(["phone-0"]), "greedy-delay", warm_start=first,
+                        certify=False)
     assert "warm start: 1 of 2 devices" in left.message
-    ignored = sftopt.solve(joined, "greedy", warm_start=first)
+    ignored = sftopt.solve(joined, "greedy", warm_start=first, certify=False)
     assert ignored.ignored_options == ["warm_start"]
     with pytest.raises(sftopt.SolverOptionError, match="warm_start: expected a Result"):
-        sftopt.solve(joined, "greedy-delay", warm_start={"plan": None})
+        sftopt.solve(joined, "greedy-delay", warm_start={"plan": None}, certify=False)
 
 
 def test_solve_can_certify(inst):
-    plain = sftopt.solve(inst, "greedy")
+    plain = sftopt.solve(inst, "greedy", certify=False)
     assert plain.bound is None
     res = sftopt.solve(inst, "greedy", certify="relaxation")
     assert res.bound is not None and 0 <= res.gap < 1 and res.bound <= res.objective

@@ -88,7 +88,7 @@ def test_arrays_route_equals_pyomo_route(data):
 def test_routes_agree_on_solver_plans_and_claims():
     inst = INSTANCES[0]
     for method in ("greedy", "baseline-equal", "vanilla-sl"):
-        res = sftopt.solve(inst, method)
+        res = sftopt.solve(inst, method, certify=False)
         if res.plan is None:
             continue
         _same(verifier.verify(inst, res, route="pyomo"), verifier.verify(inst, res, route="arrays"))
@@ -101,7 +101,7 @@ def test_routes_agree_on_solver_plans_and_claims():
 
 def test_auto_route_switches_above_the_documented_size(monkeypatch):
     inst = INSTANCES[0]
-    res = sftopt.solve(inst, "greedy")
+    res = sftopt.solve(inst, "greedy", certify=False)
     assert not any("arrays" in n for n in verifier.verify(inst, res).notes)
     monkeypatch.setattr(verifier, "PYOMO_MAX_DEVICES", inst.n_devices - 1)
     rep = verifier.verify(inst, res)

@@ -15,6 +15,7 @@ import pkgutil
 import time
 import warnings
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,10 @@ from .schema import InstanceBase
 
 SolverFunc = Callable[..., Result]
 log = logging.getLogger("sftopt.solve")
+# how many solves (or certifications) are running around this one: a solver that calls another
+# for an incumbent, or a bound computed by a solver, wants the plan or the bound, not a
+# certification of its own (the default applies to the outermost call only)
+_DEPTH: ContextVar[int] = ContextVar("sftopt_solve_depth", default=0)
 
 
 def _importable(module: str) -> bool:
@@ -207,7 +212,7 @@ def _warm_start(instance: InstanceBase, warm: Any) -> Result:
 
 
 def solve(instance: InstanceBase, method: str | None = None, *, warm_start: Result | None = None,
-          certify: bool | str = False, **options: Any) -> Result:
+          certify: bool | str | None = None, **options: Any) -> Result:
     """Solve ``instance`` with the solver ``method`` of its family (default: the family's).
 
     Options are the solver's keyword arguments and the common options (time_limit, seed,
@@ -219,14 +224,19 @@ def solve(instance: InstanceBase, method: str | None = None, *, warm_start: Resu
     solver that can start from a plan maps it onto ``instance`` (devices matched by id, new
     ones at its default choice), the others list "warm_start" in ``ignored_options``.
     ``certify``: attach the best certified bound and gap (`core.certify.certify`) with the
-    family's default bound method (True) or the one named. The result carries wall time
-    (of the solve alone), options and versions.
+    family's default bound method (True) or the one named; False: none. The default (None) is
+    True, except for a solve run inside another solve or certification (a solver's incumbent,
+    a bound computed by a solver), which gets no certification of its own unless asked. The
+    result carries wall time (of the solve alone), options and versions.
     """
     family = get_family(instance.family)
     info = get(instance.family, method or family.default_solver)
     if not info.available():
         raise SolverUnavailable(f"solver {info.name!r} needs {', '.join(info.missing())}, "
                                 "not installed")
+    depth = _DEPTH.get()
+    if certify is None:
+        certify = depth == 0
     if certify is not False and certify is not True and certify not in family.bound_methods:
         raise SolverOptionError(f"certify: expected true, false or one of "
                                 f"{list(family.bound_methods)}, got {certify!r}")
@@ -243,15 +253,24 @@ def solve(instance: InstanceBase, method: str | None = None, *, warm_start: Resu
     start = time.perf_counter()
     # a solver meets inf and nan on purpose at the edges (an empty band is an infinite delay)
     # and handles them; numpy's and the backends' warnings go to the log, not to the user
-    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = info.func(instance, **given)
-    wall = time.perf_counter() - start
+    token = _DEPTH.set(depth + 1)
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = info.func(instance, **given)
+        wall = time.perf_counter() - start
+    finally:
+        _DEPTH.reset(token)
     for w in caught:
         log.debug("%s on %s: %s: %s", info.name, instance.name, w.category.__name__, w.message)
     result = result.model_copy(update={"wall_s": wall, "solver": info.name,
                                        "options": {**result.options, **options},
                                        "ignored_options": ignored})
     if certify is not False:
-        result = certify_results(instance, [result], None if certify is True else certify)[0]
+        token = _DEPTH.set(depth + 1)
+        try:
+            result = certify_results(instance, [result],
+                                     None if certify is True else certify)[0]
+        finally:
+            _DEPTH.reset(token)
     return result

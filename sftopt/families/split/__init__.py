@@ -81,7 +81,7 @@ class SplitFamily:
         relax = bounds.lower_bound(instance, method="relaxation")
         if math.isinf(relax):
             return relax
-        res = solve(instance, "milp", time_limit=time_limit)
+        res = solve(instance, "milp", time_limit=time_limit, certify=False)
         return relax if res.bound is None else max(relax, res.bound)
 
     def generate(self, **params: Any) -> dict[str, Any]:

@@ -436,7 +436,8 @@ def coupled_bound(inst: SplitInstance, table: OptionTable, thetas: tuple[float, 
     """The Lagrangian bound on R x T (lagrangian.py) for one relaxation of the parallel plans:
     the options ``valid`` (default: the table's), with ``mem`` (each option's share of a
     server-memory activation budget) coupled if given. ``search`` goes to
-    lagrangian.interval_search (n_start, max_points, tol)."""
+    lagrangian.interval_search (n_start, max_points, tol) or to lagrangian.LagrangianBound
+    (alpha_rounds, newton_iters, price_iters, keep_thetas)."""
     valid = table.valid if valid is None else valid
     return _search(inst, table, [(valid, mem)], thetas, alphas, deadline, search)
 
@@ -475,8 +476,11 @@ def _search(inst: SplitInstance, table: OptionTable,
         return r_min * T0
     wdelta = np.where(table.valid, a.sample_weight[:, None] * table.delta, -np.inf)
     r_max = a.rounds * (1.0 + a.eta * float(wdelta.max(axis=1).sum()))
-    lb = LagrangianBound(inst, table, cases, thetas=thetas, alphas=alphas)
-    return max(r_min * T0, interval_search(lb, T0, r_min, r_max, deadline=deadline, **search))
+    dual = {k: search.pop(k) for k in ("alpha_rounds", "newton_iters", "price_iters",
+                                       "keep_thetas") if k in search}
+    lb = LagrangianBound(inst, table, cases, thetas=thetas, alphas=alphas, **dual)
+    out = interval_search(lb, T0, r_min, r_max, deadline=deadline, **search)
+    return r_min * T0 if math.isnan(out) else max(r_min * T0, out)
 
 
 # --------------------------------------------------------------------------- sequential plans
@@ -558,11 +562,15 @@ def lagrange_effort(n_entries: int) -> dict:
     and slower. The memory cases share the certificates but each solves its own duals, so
     their number falls with the table (measured on 2 shared cores: see
     benchmarks/scale/RESULTS.md)."""
-    small = n_entries <= 5000
-    return {"max_cases": max(1, min(64, int(3e4 // max(n_entries, 1)))),
-            "tol": 1e-4 if small else 1e-3,
-            "max_points": 24 if n_entries <= 1e5 else 16,
-            "thetas": THETAS if small else (0.3, 0.7)}
+    if n_entries <= 5000:  # small tables: per-call overhead dominates, refine fully
+        return {"max_cases": max(1, min(64, int(3e4 // max(n_entries, 1)))), "tol": 1e-4,
+                "max_points": 24, "thetas": THETAS}
+    if n_entries <= 1e5:
+        return {"max_cases": 1, "tol": 1e-3, "max_points": 24, "thetas": (0.3, 0.7)}
+    # the priced tests' Newton steps dominate: one fixed theta (the search adds three around
+    # the best one), fewer starting points and alpha steps
+    return {"max_cases": 1, "tol": 1e-3, "max_points": 16, "thetas": (0.3, 0.5, 0.7),
+            "keep_thetas": False, "n_start": 4, "alpha_rounds": 2}
 
 
 def lower_bound(inst: SplitInstance, *, method: str = "relaxation",

@@ -113,8 +113,9 @@ def _delay_terms(U: np.ndarray, V: np.ndarray, xu: np.ndarray, xd: np.ndarray, b
     for bits, x in ((U, xu), (V, xd)):
         terms = inv_rate(b, x, order=max(order, 0))
         send = bits > 0
+        every = bool(send.all())
         for j, f in enumerate(terms):
-            out[j] = out[j] + np.where(send, bits * f, 0.0)
+            out[j] = out[j] + (bits * f if every else np.where(send, bits * f, 0.0))
     return out[0], out[1], out[2]
 
 
@@ -342,7 +343,8 @@ class LagrangianBound:
     def __init__(self, inst: SplitInstance, table: OptionTable, cases: list[tuple[np.ndarray,
                  np.ndarray | None]], *, thetas: tuple[float, ...] = THETAS,
                  alphas: tuple[float, ...] = ALPHAS, newton_iters: int = 30,
-                 price_iters: int = 12, adapt_thetas: bool = True, alpha_rounds: int = 3):
+                 price_iters: int = 12, adapt_thetas: bool = True, alpha_rounds: int = 3,
+                 keep_thetas: bool = True):
         a = inst.arrays
         self.e = e = _Entries(inst, table)
         self.tests = _Tests(e, thetas, newton_iters)
@@ -360,7 +362,7 @@ class LagrangianBound:
         self.evaluations = 0
         self.theta_step = 0.1 if adapt_thetas else 0.0
         self.center = math.nan
-        self.fixed_thetas = tuple(thetas)
+        self.fixed_thetas = tuple(thetas) if keep_thetas else ()
         self.adapt = adapt_thetas
         self.alpha_rounds = alpha_rounds
 

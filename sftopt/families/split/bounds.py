@@ -470,7 +470,9 @@ def _search(inst: SplitInstance, table: OptionTable,
             cases: list[tuple[np.ndarray, np.ndarray | None]], thetas: tuple[float, ...],
             alphas: tuple[float, ...], deadline: Deadline | None, search: dict) -> float:
     a = inst.arrays
-    T0 = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
+    T0 = search.pop("T0", None)  # the relaxation's round delay, if the caller has it
+    if T0 is None:
+        T0 = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
     r_min = min(min_rounds(inst, table, v) for v, _ in cases)
     if not math.isfinite(T0) or T0 <= 0 or not math.isfinite(r_min):
         return r_min * T0
@@ -570,7 +572,7 @@ def lagrange_effort(n_entries: int) -> dict:
     # the priced tests' Newton steps dominate: one fixed theta (the search adds three around
     # the best one), fewer starting points and alpha steps
     return {"max_cases": 1, "tol": 1e-3, "max_points": 16, "thetas": (0.3, 0.5, 0.7),
-            "keep_thetas": False, "n_start": 4, "alpha_rounds": 2}
+            "keep_thetas": False, "n_start": 4, "alphas": (0.5,), "alpha_rounds": 2}
 
 
 def lower_bound(inst: SplitInstance, *, method: str = "relaxation",
@@ -593,10 +595,11 @@ def lower_bound(inst: SplitInstance, *, method: str = "relaxation",
     if space.diagnose() is not None:
         return math.inf
     table = space.table()
-    relax = table_bound(inst, table)
+    T0 = float(round_delay_bound(table_terms(table), table.valid[None], inst.arrays.bandwidth)[0])
+    relax = min_rounds(inst, table) * T0  # table_bound
     if method == "relaxation" or not math.isfinite(relax):
         return relax
     if not isinstance(deadline, Deadline):
         deadline = Deadline(deadline)
-    return max(relax, memory_coupled_bound(inst, table, deadline=deadline,
+    return max(relax, memory_coupled_bound(inst, table, deadline=deadline, T0=T0,
                                            **lagrange_effort(int(table.valid.sum()))))

@@ -25,8 +25,8 @@ certificate is affine in T, so on an interval [T_l, T_r] every option's certifie
 affine function, L (nu fixed) is concave in T, and rounds (1 + eta L(T)) T, a product of
 positive concave functions, is quasi-concave: its least value on the interval is at an end. So
 one evaluation at T_r bounds R x T for every plan whose round delay lies in [T_l, T_r], with no
-loss from the interval's width. Intervals are refined best first (docs/model.md, section
-"Bounds").
+loss from the interval's width. Intervals are refined best first (docs/solvers.md, "Lower
+bounds").
 
 Server memory: the plans whose shallowest cut lies in [s_lo, s_hi] keep activations within the
 budget M_s - srv_static[s_hi] (bounds.memory_case); the bound is the least over a partition of
@@ -421,12 +421,13 @@ class LagrangianBound:
             m = self.mem[cs][:, None, :]
             step = 0.5 * float(np.min(np.abs(np.diff(grid))))
             for _ in range(self.alpha_rounds):  # capped; every alpha tried gives a bound
-                for cand in (np.clip(alpha - step, 0.0, 1.0), np.clip(alpha + step, 0.0, 1.0)):
-                    Gc = self.e.group_min(self._mix(v, m, cand))
-                    Lc, nuc = _best_price(self.W[cs], Gc, self.price_iters)
-                    up = Lc > Lbest
-                    alpha, Lbest = np.where(up, cand, alpha), np.where(up, Lc, Lbest)
-                    nubest = np.where(up, nuc, nubest)
+                cand = np.clip(alpha[None] + np.array([-step, step])[:, None, None], 0.0, 1.0)
+                Gc = self.e.group_min(self._mix(v[None], m[None], cand))  # both sides at once
+                Lc, nuc = _best_price(self.W[cs][None], Gc, self.price_iters)
+                for i in range(2):
+                    up = Lc[i] > Lbest
+                    alpha, Lbest = np.where(up, cand[i], alpha), np.where(up, Lc[i], Lbest)
+                    nubest = np.where(up, nuc[i], nubest)
                 step *= 0.5
             # the refined mixes: their prices (nu 0 where no candidate beat the grid: the
             # grid's own column already counts)

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -26,6 +27,13 @@ from sftopt.families.split.generate import random_instance
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = Path(__file__).resolve().parent / "results"
+
+
+def commit() -> str:
+    """The commit of the sftopt checkout imported (the code measured)."""
+    where = Path(sftopt.__file__).resolve().parent
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=where).stdout.strip()
 
 
 def instances(sizes: list[int], tmp: Path) -> list[tuple[str, sftopt.Instance]]:
@@ -68,7 +76,7 @@ def main() -> None:
                 print(f"{name:22s} {method:10s} {value:.10g}  wall {min(walls):.3f}-"
                       f"{max(walls):.3f} s  cpu {min(cpus):.3f}-{max(cpus):.3f} s  "
                       f"load {load[0]:.1f}", flush=True)
-    doc = {"label": args.label, "sftopt": sftopt.__file__, "versions": versions(),
+    doc = {"label": args.label, "commit": commit(), "versions": versions(),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()}, "rows": rows}
     (args.out / f"bounds-{args.label}.json").write_text(json.dumps(doc, indent=1) + "\n")
 

@@ -539,7 +539,8 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
     ``deadline``. A halved interval's parts start from its bound per case, and only the cases
     whose bound there is below every other interval's are solved again. Stops early once the
     least bound is within ``tol`` of the least point value (refinement cannot gain more, up to
-    the certificates' own slack). Every stop gives a certified bound."""
+    the certificates' own slack). Every stop gives a certified bound; the deadline is checked
+    before each evaluation (one takes ~0.7 s at 10,000 devices)."""
     span = math.log(r_max / r_min) if r_max > r_min * (1.0 + 1e-9) else math.log(2.0)
     cache: OrderedDict[float, dict] = OrderedDict()
     keep = max(2, int(cache_bytes // max(1, lb.tests.n_tests * lb.e.n * 16)))
@@ -559,9 +560,11 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
         return deadline is not None and deadline.expired()
 
     for _ in range(60):  # the last point must be one some plan may meet
+        if stop():
+            return r_min * T0
         p = evaluate(span)
         lb.duals(p, every)
-        if not math.isinf(lb.point_value(p)) or stop():
+        if not math.isinf(lb.point_value(p)):
             break
         span *= 2.0
     xs = list(np.linspace(0.0, span, max(n_start, 2)))
@@ -582,6 +585,8 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
         lifted.insert(i, lift)
 
     for i in range(1, len(xs)):
+        if stop():  # [T0, T_i-1] is covered; beyond it, R x T >= r_min T
+            return min([float(b.min()) for b in bounds] + [r_min * T0 * math.exp(xs[i - 1])])
         p = evaluate(xs[i])
         add(i - 1, xs[i - 1], p, every, None, None)
         point_values.append(lb.point_value(p))

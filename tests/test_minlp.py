@@ -107,9 +107,12 @@ def test_bad_options_name_the_option():
     inst = load_instance(TINY)
     with pytest.raises(SolverOptionError, match="option given_bound: expected one of"):
         solve(inst, "minlp", given_bound="milp")
-    res = solve(inst, "minlp", time_limit=0, threads=2, incumbent="alm,no-such-solver")
+    res = solve(inst, "minlp", time_limit=0, threads=2, incumbent="alm,no-such-solver", seed=3)
     assert res.ignored_options == ["threads"]
     assert "incumbent 'no-such-solver' not available" in res.message
+    assert "seed 3 to alm" in res.message  # SCIP had no time: only alm took it
+    res = solve(inst, "minlp", time_limit=2, incumbent="greedy-delay", seed=3)
+    assert "seed 3 to SCIP (randomization/randomseedshift)" in res.message
 
 
 def test_dominated_start_options_become_dominating_table_options():

@@ -293,6 +293,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
     # 1. the start: the given warm start, else the best plan of the incumbent heuristics
     clock = time.perf_counter()
     starts: list[_Start] = []
+    seeded: list[str] = []  # who took the seed (the message says what each option did)
     if warm_start is not None:
         got, note = _warm(instance, space, warm_start)
         starts += [got] if got else []
@@ -304,6 +305,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
                 continue
             takes = get("split", name).options
             opts: dict = {"seed": seed} if "seed" in takes else {}
+            seeded += [name] if "seed" in takes else []
             if "time_limit" in takes:
                 opts["time_limit"] = deadline.part(_HEURISTIC_PART)
             got = _start_of(instance, solve(instance, name, **opts), name)
@@ -370,6 +372,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
             m.setParam("limits/time", max(deadline.remaining(), 0.01))
         if seed:
             m.setParam("randomization/randomseedshift", int(seed))
+            seeded.append("SCIP (randomization/randomseedshift)")
         clock = time.perf_counter()
         m.optimize()
         term = m.getStatus()
@@ -384,6 +387,8 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
                                         "memory with the admissible options)")
         if m.getNSols() > 0:
             scip_plan = _plan_of(instance, table, s, m.getBestSol(), reallocate, notes)
+    if seeded:
+        notes.append(f"seed {seed} to {', '.join(seeded)}")
     if scip_plan is None and start is None:
         return no_plan(instance, Termination.TIME_LIMIT if hit else Termination.ERROR,
                        "minlp: no plan (" + "; ".join(notes) + ")", bound=lb)

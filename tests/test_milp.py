@@ -71,3 +71,65 @@ def test_server_memory_pressure_bound_valid(seed):
     assert server_memory(inst, m.plan.cuts) <= inst.arrays.server_memory * (1 + 1e-9)
     assert m.bound <= ref.objective * (1 + 1e-9)
     assert m.objective == pytest.approx(ref.objective, rel=1e-5)
+
+
+def _knapsack():
+    """A small MILP: min -(5a + 4b + 3c) with 2a + 3b + c <= 5, a, b, c binary (optimum -9:
+    a = b = 1, c = 0)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addCols(3, np.array([-5.0, -4.0, -3.0]), np.zeros(3), np.ones(3), 0,
+              np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0))
+    h.addRows(1, np.array([-highspy.kHighsInf]), np.array([5.0]), 3, np.array([0], np.int32),
+              np.arange(3, dtype=np.int32), np.array([2.0, 3.0, 1.0]))
+    h.changeColsIntegrality(3, np.arange(3, dtype=np.int32),
+                            np.full(3, highspy.HighsVarType.kInteger, dtype=np.uint8))
+    return h
+
+
+def test_highs_child_process_gives_the_same_outcome():
+    """The isolated route (a child process) solves the same model to the same optimum, with a
+    MIP start, as the run in process."""
+    from sftopt.core import highs
+
+    start = np.array([1.0, 0.0, 0.0])
+    here = highs.run(_knapsack(), 10.0, options={"mip_rel_gap": 0.0}, start=start,
+                     isolate=False)
+    there = highs.run(_knapsack(), 10.0, options={"mip_rel_gap": 0.0}, start=start,
+                      isolate=True)
+    assert not there.killed and there.feasible
+    assert there.status == here.status
+    assert there.objective == here.objective == -9.0  # a + b: 5 + 4 (weight 5)
+    np.testing.assert_array_equal(there.x.round(), here.x.round())
+    assert there.dual_bound == pytest.approx(here.dual_bound)
+
+
+def test_highs_child_process_is_killed_at_the_deadline():
+    """No time left: the child is stopped from outside, and the outcome says so."""
+    import time
+
+    import highspy
+
+    from sftopt.core import highs
+
+    t0 = time.monotonic()
+    out = highs.run(_knapsack(), 0.0, isolate=True)
+    assert out.killed and not out.feasible and out.x is None
+    assert out.status == highspy.HighsModelStatus.kTimeLimit
+    assert time.monotonic() - t0 < 5.0  # killed, not waited for
+
+
+def test_milp_through_child_processes_is_still_exact(monkeypatch):
+    """Every HiGHS run of milp in a child process (as on large models): the same optimum."""
+    from sftopt.core import highs
+
+    monkeypatch.setattr(highs, "ISOLATE_NNZ", 0)
+    inst = tiny_instance(**CASES[0])
+    opt = solve(inst, "exhaustive", certify=False).objective
+    m = solve(inst, "milp", gap_tol=1e-5, time_limit=60, certify=False)
+    _check_plan(inst, m)
+    assert m.status == Status.OPTIMAL, m.message
+    assert m.objective == pytest.approx(opt, rel=1e-5)
+    assert m.bound <= opt * (1 + 1e-9)

@@ -223,6 +223,10 @@ class Deadline:
         """Seconds left (inf without a limit, never below 0)."""
         return max(0.0, self.at - time.perf_counter())
 
+    def seconds_left(self) -> float | None:
+        """The time left as a time limit to hand on (None without a limit)."""
+        return None if math.isinf(self.at) else self.remaining()
+
     def part(self, fraction: float) -> float | None:
         """A time limit of ``fraction`` of the time left (None without a limit)."""
         return None if math.isinf(self.at) else fraction * self.remaining()

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import sparse
 
 from ...channel import LN2, band_for_rate
+from ...core import highs
 from ...core.options import Deadline
 from .arrays import Arrays
 
@@ -128,17 +129,15 @@ class BandMilp:
             if self.deadline.expired():
                 self.undecided = True
                 return None
-            h.setOptionValue("time_limit", float(min(self.deadline.remaining(), 1e9)))
-            h.run()
-            status = h.getModelStatus()
-            if status == hs.HighsModelStatus.kInfeasible:  # no assignment within T
+            out = highs.run(h, self.deadline.seconds_left())
+            if out.status == hs.HighsModelStatus.kInfeasible:  # no assignment within T
                 return None
-            if status != hs.HighsModelStatus.kOptimal:
+            if out.status != hs.HighsModelStatus.kOptimal:
                 self.undecided = True
                 return None
-            if h.getInfo().mip_dual_bound > a.bandwidth:
+            if out.dual_bound > a.bandwidth:
                 return None
-            x = np.asarray(h.getSolution().col_value)[:P].reshape(K, N) > 0.5
+            x = out.x[:P].reshape(K, N) > 0.5
             held = [list(np.flatnonzero(x[k])) for k in range(K)]
             busy = np.array([k for k in range(K) if held[k]])
             top = np.array([held[k][0] for k in busy])

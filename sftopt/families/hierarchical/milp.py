@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import sparse
 
+from ...core import highs
 from ...core.options import Deadline
 from .arrays import REL_TOL, Arrays
 from .cost import Layout
@@ -208,14 +209,12 @@ class Test:
         h.addRows(len(rows), np.array([r[1] for r in rows]), np.array([r[2] for r in rows]),
                   A.nnz, A.indptr[:-1].astype(np.int32), A.indices.astype(np.int32),
                   A.data)
-        h.setOptionValue("time_limit", float(min(self.deadline.remaining(), 1e9)))
-        h.run()
-        status = h.getModelStatus()
-        if status == hs.HighsModelStatus.kInfeasible:
+        out = highs.run(h, self.deadline.seconds_left())
+        if out.status == hs.HighsModelStatus.kInfeasible:
             return None
-        if status != hs.HighsModelStatus.kOptimal:
+        if out.status != hs.HighsModelStatus.kOptimal:
             self.undecided = True
             return None
-        if h.getInfo().objective_function_value > 1.0 + 1e-9:
+        if out.objective > 1.0 + 1e-9:
             return None
-        return np.asarray(h.getSolution().col_value)
+        return out.x

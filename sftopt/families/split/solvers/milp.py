@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ....core import highs
 from ....core.options import Deadline, text, whole
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
@@ -558,18 +559,17 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
         remaining = lp_deadline.remaining()
         if remaining <= 0:
             break
-        h.setOptionValue("time_limit", float(remaining))
-        h.run()
+        out = highs.run(h, remaining)
         lp_done += 1
-        ms = h.getModelStatus()
+        ms = out.status
         if ms == highspy.HighsModelStatus.kInfeasible:
             lb = max(lb, plan.total * (1 - _SAFETY))
             break
         if ms != highspy.HighsModelStatus.kOptimal:
             break
-        val = a.rounds * tau * h.getInfo().objective_function_value
+        val = a.rounds * tau * out.objective
         lb = max(lb, val * (1 - _SAFETY))
-        new = use(model, np.asarray(h.getSolution().col_value), _X_MIN)
+        new = use(model, out.x, _X_MIN)
         if val - prev <= 5e-5 * abs(val) or not new:
             break
         prev = val
@@ -604,32 +604,27 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
             break
         # early iterations need only a rough MILP optimum: its dual bound is valid anyway
         mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
-        for opt, v in (("time_limit", float(remaining)), ("mip_rel_gap", mip_gap),
-                       ("threads", int(threads)), ("random_seed", int(seed))):
-            h.setOptionValue(opt, v)
-        if plan.choice is not None:
-            sol0 = highspy.HighsSolution()
-            sol0.col_value = list(model.start(plan))
-            h.setSolution(sol0)
-        h.run()
-        ms = h.getModelStatus()
-        info = h.getInfo()
+        out = highs.run(h, remaining, options={"mip_rel_gap": mip_gap, "threads": int(threads),
+                                                "random_seed": int(seed)},
+                        start=None if plan.choice is None else model.start(plan))
+        ms = out.status
         if ms == highspy.HighsModelStatus.kInfeasible:
             # no plan with T <= T_hi beats the incumbent within the relaxation
             lb = max(lb, plan.total * (1 - _SAFETY))
             continue
-        dual = info.mip_dual_bound
-        if math.isfinite(dual):
-            lb = max(lb, a.rounds * tau * dual * (1 - _SAFETY))
-        if info.primal_solution_status != highspy.kSolutionStatusFeasible:
+        if math.isfinite(out.dual_bound):
+            lb = max(lb, a.rounds * tau * out.dual_bound * (1 - _SAFETY))
+        if not out.feasible:
             if ms == highspy.HighsModelStatus.kTimeLimit:
                 termination = Termination.TIME_LIMIT
                 reason = f"time_limit {time_limit:g} s reached"
+                if out.killed:
+                    reason += " (HiGHS stopped from outside: it overruns its own limit)"
                 break
             termination = Termination.CONVERGED
             reason = f"HiGHS {h.modelStatusToString(ms)} in iteration {it}"
             break
-        new = use(model, np.asarray(h.getSolution().col_value), 0.5)
+        new = use(model, out.x, 0.5)
         log.info("milp: iteration %d; incumbent %.6g s, bound %.6g s, gap %.3g", it,
                  plan.total, lb, gap())
         if not new and gap() > gap_tol:

@@ -48,7 +48,6 @@ from .schema import SplitInstance
 THETAS = (0.1, 0.3, 0.5, 0.7, 0.9)  # priced tests: weights of the band against the share
 ALPHAS = (0.25, 0.5, 0.75)  # weights of a test against the server-memory share
 _B_FLOOR = 1e-12  # least band tried, as a fraction of B
-TRACE: list | None = None  # (evaluations, bound, least point value) per step, for studies
 _STEP_TOL = 1e-3  # Newton stops below this relative step (certificate error ~ its square)
 _MARGIN = 1e-12  # relative rounding margin of a certificate (its terms' magnitudes)
 
@@ -593,8 +592,6 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
     while lb.evaluations < max_points and not stop():
         tail = r_min * T0 * math.exp(xs[-1])  # R x T for every plan slower than the last point
         least = [float(b.min()) for b in bounds]
-        if TRACE is not None:
-            TRACE.append((lb.evaluations, min(min(least), tail), min(point_values)))
         j = int(np.argmin(least))
         if not math.isfinite(min(least[j], tail)) or \
                 min(least[j], tail) >= (1.0 - tol) * min(point_values):

@@ -9,12 +9,13 @@ Every bound here is a relaxation: it never exceeds the objective of any feasible
   even with the whole server each device needs bands summing above B. Both tests are monotone in T;
   regula falsi on log T keeps the lower end of its bracket certified impossible. Server memory is
   dropped (a relaxation). Options that cannot give a device's least band need are pruned first.
-- ``lagrangian``: the relaxation plus the priced resource test for a grid of prices
-  theta in (0, 1): every feasible plan has sum_k (theta b_k/B + (1-theta) phi_k) <= 1, so T is
-  impossible if the sum of each device's least priced need exceeds 1. The per-device least need is
-  a 1-D convex minimisation; we keep a certified lower estimate of it (a supporting-line argument).
-  It couples R with T (coupled_bound) and server memory by the shallowest cut
-  (memory_coupled_bound); lagrange_effort sets its resolution by the table size.
+- ``lagrangian`` (lagrangian.py): the Lagrangian dual of the least mean distortion at a round
+  delay T over resource tests (share, band, theta-priced, each mixed with the server-memory
+  share), from per-option weak-duality certificates that are affine in T; on an interval of T
+  rounds (1 + eta L(T)) T is quasi-concave, so one evaluation bounds the interval. Server memory
+  by the shallowest cut (memory_coupled_bound); lagrange_effort sets its resolution by the
+  table size. The priced tests of resource_needs (_priced_need) remain for round_delay_bound's
+  callers.
 (The `milp` solver's dual bound is the third method; the family object, above both, runs it.)
 """
 

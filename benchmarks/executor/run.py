@@ -12,6 +12,14 @@
 3. main: the updated instance solved again (alm) and executed with baselines (seed 0):
    accuracy, rounds to target, bytes per round against the cost model (goal 1%), every party's
    compute time against the calibrated profile (goal 10%).
+   bytes: the plan's cuts cover only some cuts, so a level's coded size per cut is measured
+   on every cut the hidden state can cross (0..L): the levels runs give the plan's cuts,
+   ``--cut-rounds`` rounds of the other cuts (every device at level c, seed 1) the rest; both
+   directions together, as the cost model charges them. Written as each level's
+   `bits_per_elem_by_cut` (a cut never measured: the level's own figure) into the codec table
+   and the split data instance; the per-level `bits_per_elem` stay the levels runs' figures.
+   The cooperative and hierarchical instances keep their codec without the per-cut table (their
+   recorded results were predicted from the per-level figures).
 4. processes: ``--process-rounds`` rounds of the plan with one process per party against the
    same run in one process.
 5. cooperative: data/instances/minilm-topics-coop-4dev.json (the same devices, data and batches;
@@ -61,7 +69,7 @@ INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
 CODEC = ROOT / "sftopt" / "models" / "codec-minilm-l6-topics.json"
 COOP = ROOT / "data" / "instances" / "minilm-topics-coop-4dev.json"
 HIER = ROOT / "data" / "instances" / "minilm-topics-hier-4user.json"
-STEPS = ["levels", "main", "processes", "cooperative", "hierarchical"]
+STEPS = ["levels", "cuts", "main", "processes", "cooperative", "hierarchical"]
 SFTOPT = [sys.executable, "-m", "sftopt"]
 
 
@@ -87,16 +95,20 @@ def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any
     return json.loads((out / "result.json").read_text())
 
 
-def at_level(instance: Path, plan: Path, level: int, folder: Path) -> tuple[Path, Path]:
-    """The instance without an accuracy bound and the plan with every device at ``level``."""
+def at_level(instance: Path, plan: Path, level: int, folder: Path,
+             cuts: list[int] | None = None) -> tuple[Path, Path]:
+    """The instance without an accuracy bound and the plan with every device at ``level``
+    (and, given ``cuts``, at those cuts)."""
     data = json.loads(instance.read_text())
     data["training"]["max_distortion"] = 1.0
     data["training"]["eta"] = 0.0
     inst_path = folder / "instance.json"
     write_text(inst_path, json.dumps(data, indent=1) + "\n")
     res = sftopt.load_plan(plan)
-    for d in res.plan.devices:
+    for k, d in enumerate(res.plan.devices):
         d.level = level
+        if cuts is not None:
+            d.cut = cuts[k]
     res = res.model_copy(update={"objective": None, "bound": None, "gap": None,
                                  "instance_sha256": None})  # the instance was changed
     res.plan.round_delay_s = res.plan.rounds = res.plan.bytes_per_round = None
@@ -166,6 +178,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
+    ap.add_argument("--cut-rounds", type=int, default=100,
+                    help="rounds of each run measuring the cuts the plan leaves out")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS,
                     help="steps to run; the others are read from their earlier results")
@@ -180,7 +194,8 @@ def main() -> None:
     # 1. levels
     n_levels = len(json.loads(INSTANCE.read_text())["codec"]["levels"])
     if "levels" in args.steps:
-        plan0 = solve(INSTANCE, out / "plans-before")
+        # the earlier plan when there is one: a rerun repeats the same runs
+        plan0 = solved(INSTANCE, out / "plans-before", "alm", False)
         with cf.ThreadPoolExecutor(max_workers=2) as pool:
             jobs = []
             for c in range(n_levels):
@@ -191,6 +206,28 @@ def main() -> None:
                                         "1"))
             for job in jobs:
                 job.result()
+    # 1b. bytes per element at the cuts the plan leaves out
+    n_blocks = sftopt.load_instance(INSTANCE).model.n_blocks
+    if "cuts" in args.steps:
+        plan0 = out / "plans-before" / f"{INSTANCE.stem}.alm.plan.json"
+        groups = cut_groups(plan0, n_blocks)
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = []
+            for c in range(n_levels):
+                lv = json.loads(INSTANCE.read_text())["codec"]["levels"][c]
+                # raw fp16: the stream's length is fixed by the tensor's shape
+                n = min(args.cut_rounds, 10) if (lv["keep_ratio"], lv["bits"]) == (1.0, 16) \
+                    else args.cut_rounds
+                rounds = ["--rounds", str(n), "--eval-every", str(n)]
+                for g, cuts in enumerate(groups):
+                    folder = out / "cuts" / f"level-{c}" / f"group-{g}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    inst, plan = at_level(INSTANCE, plan0, c, folder, cuts)
+                    jobs.append(pool.submit(execute, inst, plan, folder / "run", *rounds,
+                                            "--seed", "1"))
+            for job in jobs:
+                job.result()
+    by_cut = per_cut_table(out, n_levels, n_blocks)
     levels, table = {}, []
     for c in range(n_levels):
         doc = json.loads((out / "levels" / f"level-{c}" / "run" / "result.json").read_text())
@@ -210,12 +247,24 @@ def main() -> None:
     for c, row in enumerate(model["levels"]):
         if row["bits_per_elem_measured"] is not None:
             codec["levels"][c]["bits_per_elem"] = row["bits_per_elem_measured"]
+        if by_cut is not None:  # a cut never measured: the level's own figure
+            codec["levels"][c]["bits_per_elem_by_cut"] = [
+                codec["levels"][c]["bits_per_elem"] if x is None else x
+                for x in by_cut["table"][c]]
     codec["provenance"]["accuracy"] = {
         "eta": model["eta"], "max_distortion": model["max_distortion"],
         "how": "benchmarks/executor/run.py: all-MiniLM-L6-v2 on the fortunes topic task, "
                f"4 devices, {args.rounds} rounds per codec level, seed 1",
         "bits_per_elem": "measured on the executor's own activations and gradients (both "
                          "directions) in those runs"}
+    if by_cut is not None:
+        codec["provenance"]["bits_per_elem_by_cut"] = {
+            "how": "benchmarks/executor/run.py: bytes x 8 / elements of the hidden states and "
+                   "their gradients crossing at each cut (both directions), every device at "
+                   "the level, seed 1: the plan's cuts from the levels runs "
+                   f"({args.rounds} rounds), the other cuts from runs of "
+                   f"{by_cut['cut_rounds']} rounds",
+            "rounds": by_cut["rounds"]}
     if args.write:
         write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
     inst = json.loads(instance.read_text())
@@ -244,7 +293,7 @@ def main() -> None:
     coop = json.loads(COOP.read_text())
     coop["training"]["eta"] = inst["training"]["eta"]
     coop["training"]["max_distortion"] = inst["training"]["max_distortion"]
-    coop["codec"] = inst["codec"]
+    coop["codec"] = per_level_codec(inst["codec"])
     coop_path = COOP if args.write else out / COOP.name
     write_text(coop_path, json.dumps(coop, indent=1) + "\n")
     coop_plan = solved(coop_path, out / "plans", "exact", "cooperative" in args.steps)
@@ -279,6 +328,54 @@ def main() -> None:
                       "processes_identical": same}, indent=1))
 
 
+def cut_groups(plan: Path, n_blocks: int) -> list[list[int]]:
+    """The cuts 0..L the plan's devices leave out, as plans of that many devices (the last
+    group filled up with its last cut)."""
+    seen = {d.cut for d in sftopt.load_plan(plan).plan.devices}
+    rest = [s for s in range(n_blocks + 1) if s not in seen]
+    k = len(sftopt.load_plan(plan).plan.devices)
+    groups = [rest[i:i + k] for i in range(0, len(rest), k)]
+    return [g + [g[-1]] * (k - len(g)) for g in groups]
+
+
+def per_cut_table(out: Path, n_levels: int, n_blocks: int) -> dict[str, Any] | None:
+    """Bits per element per (level, cut) measured by the levels runs and the cuts runs (None
+    per cut never measured; None in all if the levels runs hold no per-cut records)."""
+    table: list[list[float | None]] = [[None] * (n_blocks + 1) for _ in range(n_levels)]
+    rounds: dict[str, dict[str, int]] = {}
+    cut_rounds = None
+    found = False
+    for c in range(n_levels):
+        runs = [out / "levels" / f"level-{c}" / "run"]
+        runs += sorted((out / "cuts" / f"level-{c}").glob("group-*/run"))
+        for run in runs:
+            path = run / "result.json"
+            if not path.exists():
+                continue
+            doc = json.loads(path.read_text())
+            n = doc["options"]["rounds"]
+            if "cuts" in run.parts:
+                cut_rounds = n if cut_rounds is None else max(cut_rounds, n)
+            for s, v in doc["runs"]["plan"].get("bits_per_elem_measured_by_cut", {}).get(
+                    str(c), {}).items():
+                if table[c][int(s)] is None:
+                    table[c][int(s)] = v["bits_per_elem"]
+                    rounds.setdefault(str(c), {})[s] = n
+                    found = True
+    if not found:
+        return None
+    return {"table": table, "rounds": rounds, "cut_rounds": cut_rounds}
+
+
+def per_level_codec(codec: dict[str, Any]) -> dict[str, Any]:
+    """The codec with one figure per level (no `bits_per_elem_by_cut`), as the cooperative and
+    hierarchical instances recorded their results with."""
+    out = json.loads(json.dumps(codec))
+    for lv in out["levels"]:
+        lv.pop("bits_per_elem_by_cut", None)
+    return out
+
+
 def hierarchical_instance(split: dict[str, Any], path: Path) -> Path:
     """The hierarchical data instance with the split instance's accuracy model and codec
     table, both links at the most compressed level the accuracy model allows, at ``path``."""
@@ -286,7 +383,7 @@ def hierarchical_instance(split: dict[str, Any], path: Path) -> Path:
     tr = data["training"]
     tr["eta"] = split["training"]["eta"]
     tr["max_distortion"] = split["training"]["max_distortion"]
-    data["codec"] = split["codec"]
+    data["codec"] = per_level_codec(split["codec"])
     tr["level"] = max(c for c, lv in enumerate(data["codec"]["levels"])
                       if lv["distortion"] <= tr["max_distortion"])
     write_text(path, json.dumps(data, indent=1) + "\n")

@@ -179,7 +179,13 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
     ap.add_argument("--cut-rounds", type=int, default=100,
-                    help="rounds of each run measuring the cuts the plan leaves out")
+                    help="rounds of each run measuring bytes per cut, at the levels the "
+                         "accuracy model allows")
+    ap.add_argument("--cut-rounds-other", type=int, default=20,
+                    help="the same at the levels it rules out")
+    ap.add_argument("--cut-levels", choices=["all", "allowed"], default="all",
+                    help="levels measured per cut: all, or those the accuracy model allows "
+                         "(the others keep one figure for every cut)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS,
                     help="steps to run; the others are read from their earlier results")
@@ -206,21 +212,28 @@ def main() -> None:
                                         "1"))
             for job in jobs:
                 job.result()
-    # 1b. bytes per element at the cuts the plan leaves out
+    # 1b. bytes per element at every cut 0..L, per level
     n_blocks = sftopt.load_instance(INSTANCE).model.n_blocks
     if "cuts" in args.steps:
         plan0 = out / "plans-before" / f"{INSTANCE.stem}.alm.plan.json"
-        groups = cut_groups(plan0, n_blocks)
+        data = json.loads(INSTANCE.read_text())
         with cf.ThreadPoolExecutor(max_workers=2) as pool:
             jobs = []
-            for c in range(n_levels):
-                lv = json.loads(INSTANCE.read_text())["codec"]["levels"][c]
-                # raw fp16: the stream's length is fixed by the tensor's shape
+            for c, lv in enumerate(data["codec"]["levels"]):
+                allowed = lv["distortion"] <= data["training"]["max_distortion"]
+                if args.cut_levels == "allowed" and not allowed:
+                    continue  # no plan of the instance uses the level: its own figure stays
+                # raw fp16: the stream's length is fixed by the tensor's shape; levels the
+                # accuracy model rules out are measured in shorter runs
                 n = min(args.cut_rounds, 10) if (lv["keep_ratio"], lv["bits"]) == (1.0, 16) \
-                    else args.cut_rounds
+                    else args.cut_rounds if allowed else min(args.cut_rounds,
+                                                             args.cut_rounds_other)
                 rounds = ["--rounds", str(n), "--eval-every", str(n)]
-                for g, cuts in enumerate(groups):
+                for g, cuts in enumerate(cut_groups(plan0, n_blocks, levels_run_has_cuts(
+                        out / "levels" / f"level-{c}" / "run"))):
                     folder = out / "cuts" / f"level-{c}" / f"group-{g}"
+                    if done_before(folder, cuts, n):
+                        continue  # measured by an earlier (interrupted) invocation
                     folder.mkdir(parents=True, exist_ok=True)
                     inst, plan = at_level(INSTANCE, plan0, c, folder, cuts)
                     jobs.append(pool.submit(execute, inst, plan, folder / "run", *rounds,
@@ -247,7 +260,10 @@ def main() -> None:
     for c, row in enumerate(model["levels"]):
         if row["bits_per_elem_measured"] is not None:
             codec["levels"][c]["bits_per_elem"] = row["bits_per_elem_measured"]
-        if by_cut is not None:  # a cut never measured: the level's own figure
+        codec["levels"][c].pop("bits_per_elem_by_cut", None)
+        if by_cut is not None and any(x is not None for x in by_cut["table"][c]):
+            # a cut never measured: the level's own figure (a level never measured per cut
+            # keeps one figure for every cut)
             codec["levels"][c]["bits_per_elem_by_cut"] = [
                 codec["levels"][c]["bits_per_elem"] if x is None else x
                 for x in by_cut["table"][c]]
@@ -260,10 +276,11 @@ def main() -> None:
     if by_cut is not None:
         codec["provenance"]["bits_per_elem_by_cut"] = {
             "how": "benchmarks/executor/run.py: bytes x 8 / elements of the hidden states and "
-                   "their gradients crossing at each cut (both directions), every device at "
-                   "the level, seed 1: the plan's cuts from the levels runs "
-                   f"({args.rounds} rounds), the other cuts from runs of "
-                   f"{by_cut['cut_rounds']} rounds",
+                   "their gradients crossing at each cut (both directions together), all "
+                   "rounds of runs with every device at the level (seed 1): the plan's cuts "
+                   "from the levels runs where those recorded bytes per cut, the other cuts "
+                   "from runs with the devices at those cuts; rounds per (level, cut) in "
+                   "'rounds'",
             "rounds": by_cut["rounds"]}
     if args.write:
         write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
@@ -328,12 +345,34 @@ def main() -> None:
                       "processes_identical": same}, indent=1))
 
 
-def cut_groups(plan: Path, n_blocks: int) -> list[list[int]]:
-    """The cuts 0..L the plan's devices leave out, as plans of that many devices (the last
-    group filled up with its last cut)."""
-    seen = {d.cut for d in sftopt.load_plan(plan).plan.devices}
+def levels_run_has_cuts(run: Path) -> bool:
+    """Whether a levels run records bytes per cut (runs made before it did: no)."""
+    path = run / "rounds.jsonl"
+    if not path.exists():
+        return False
+    lines = path.read_text().splitlines()
+    return len(lines) > 1 and "level_cuts" in json.loads(lines[1])
+
+
+def done_before(folder: Path, cuts: list[int], rounds: int) -> bool:
+    """Whether ``folder`` holds a finished run of these cuts over these rounds."""
+    path = folder / "run" / "result.json"
+    if not path.exists():
+        return False
+    doc = json.loads(path.read_text())
+    plan = sftopt.load_plan(folder / "plan.json").plan
+    return doc["options"]["rounds"] == rounds and not doc.get("interrupted") and \
+        not doc.get("failed") and [d.cut for d in plan.devices] == list(cuts)
+
+
+def cut_groups(plan: Path, n_blocks: int, skip_plan_cuts: bool) -> list[list[int]]:
+    """The cuts 0..L still to measure (without the plan's own cuts when its levels run
+    measured them), as plans of as many devices as the plan has (the last group filled up
+    with its last cut)."""
+    devices = sftopt.load_plan(plan).plan.devices
+    seen = {d.cut for d in devices} if skip_plan_cuts else set()
     rest = [s for s in range(n_blocks + 1) if s not in seen]
-    k = len(sftopt.load_plan(plan).plan.devices)
+    k = len(devices)
     groups = [rest[i:i + k] for i in range(0, len(rest), k)]
     return [g + [g[-1]] * (k - len(g)) for g in groups]
 

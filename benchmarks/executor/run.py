@@ -12,14 +12,18 @@
 3. main: the updated instance solved again (alm) and executed with baselines (seed 0):
    accuracy, rounds to target, bytes per round against the cost model (goal 1%), every party's
    compute time against the calibrated profile (goal 10%).
-   bytes: the plan's cuts cover only some cuts, so a level's coded size per cut is measured
-   on every cut the hidden state can cross (0..L): the levels runs give the plan's cuts,
-   ``--cut-rounds`` rounds of the other cuts (every device at level c, seed 1) the rest; both
-   directions together, as the cost model charges them. Written as each level's
-   `bits_per_elem_by_cut` (a cut never measured: the level's own figure) into the codec table
-   and the split data instance; the per-level `bits_per_elem` stay the levels runs' figures.
-   The cooperative and hierarchical instances keep their codec without the per-cut table (their
-   recorded results were predicted from the per-level figures).
+   cuts (run with the levels or alone): a level's coded size depends on the tensor it codes,
+   so it is measured at every cut the hidden state can cross (0..L), in runs of their own with
+   every device at level c (seed 1; the plan's cuts first, then the others, as many devices
+   at a time as the plan has): ``--cut-rounds`` rounds at the levels the accuracy model
+   allows, ``--cut-rounds-other`` at the others (``--cut-levels allowed`` leaves those out),
+   10 at raw fp16 (its size is fixed by the shape); both directions together, as the cost
+   model charges them. Finished runs are not run again. Written as each level's
+   `bits_per_elem_by_cut` (a cut never measured: the level's own figure; a level never
+   measured: no per-cut figures) into the codec table and the split data instance; the
+   per-level `bits_per_elem` stay the levels runs' figures. The cooperative and hierarchical
+   instances keep their codec without the per-cut figures (their recorded results were
+   predicted from the per-level figures).
 4. processes: ``--process-rounds`` rounds of the plan with one process per party against the
    same run in one process.
 5. cooperative: data/instances/minilm-topics-coop-4dev.json (the same devices, data and batches;
@@ -212,11 +216,13 @@ def main() -> None:
                                         "1"))
             for job in jobs:
                 job.result()
-    # 1b. bytes per element at every cut 0..L, per level
+    # 1b. bytes per element at every cut 0..L, per level (runs of their own: the accuracy
+    # sweep's per-level figures stay as they are)
     n_blocks = sftopt.load_instance(INSTANCE).model.n_blocks
     if "cuts" in args.steps:
         plan0 = out / "plans-before" / f"{INSTANCE.stem}.alm.plan.json"
         data = json.loads(INSTANCE.read_text())
+        n_dev = len(data["devices"])
         with cf.ThreadPoolExecutor(max_workers=2) as pool:
             jobs = []
             for c, lv in enumerate(data["codec"]["levels"]):
@@ -229,11 +235,10 @@ def main() -> None:
                     else args.cut_rounds if allowed else min(args.cut_rounds,
                                                              args.cut_rounds_other)
                 rounds = ["--rounds", str(n), "--eval-every", str(n)]
-                for g, cuts in enumerate(cut_groups(plan0, n_blocks, levels_run_has_cuts(
-                        out / "levels" / f"level-{c}" / "run"))):
-                    folder = out / "cuts" / f"level-{c}" / f"group-{g}"
-                    if done_before(folder, cuts, n):
-                        continue  # measured by an earlier (interrupted) invocation
+                # the plan's cuts first, then the others (finished runs are not run again)
+                seen = measured_cuts(out / "cuts" / f"level-{c}", n)
+                for cuts in cut_groups(plan0, n_blocks, n_dev, seen):
+                    folder = out / "cuts" / f"level-{c}" / ("cuts-" + "-".join(map(str, cuts)))
                     folder.mkdir(parents=True, exist_ok=True)
                     inst, plan = at_level(INSTANCE, plan0, c, folder, cuts)
                     jobs.append(pool.submit(execute, inst, plan, folder / "run", *rounds,
@@ -277,10 +282,9 @@ def main() -> None:
         codec["provenance"]["bits_per_elem_by_cut"] = {
             "how": "benchmarks/executor/run.py: bytes x 8 / elements of the hidden states and "
                    "their gradients crossing at each cut (both directions together), all "
-                   "rounds of runs with every device at the level (seed 1): the plan's cuts "
-                   "from the levels runs where those recorded bytes per cut, the other cuts "
-                   "from runs with the devices at those cuts; rounds per (level, cut) in "
-                   "'rounds'",
+                   "rounds of runs with every device at the level and at the cuts measured "
+                   "(seed 1; results/cuts/level-c/cuts-...); the rounds of the runs behind "
+                   "each (level, cut) in 'rounds'",
             "rounds": by_cut["rounds"]}
     if args.write:
         write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
@@ -345,65 +349,53 @@ def main() -> None:
                       "processes_identical": same}, indent=1))
 
 
-def levels_run_has_cuts(run: Path) -> bool:
-    """Whether a levels run records bytes per cut (runs made before it did: no)."""
-    path = run / "rounds.jsonl"
-    if not path.exists():
-        return False
-    lines = path.read_text().splitlines()
-    return len(lines) > 1 and "level_cuts" in json.loads(lines[1])
+def finished_runs(level_dir: Path, rounds: int = 0) -> list[dict[str, Any]]:
+    """The result documents of the finished runs in ``level_dir`` (any of its folders) of at
+    least ``rounds`` rounds."""
+    docs = []
+    for path in sorted(level_dir.glob("*/run/result.json")):
+        doc = json.loads(path.read_text())
+        if doc["options"]["rounds"] >= rounds and not doc.get("interrupted") and \
+                not doc.get("failed"):
+            docs.append(doc)
+    return docs
 
 
-def done_before(folder: Path, cuts: list[int], rounds: int) -> bool:
-    """Whether ``folder`` holds a finished run of these cuts over these rounds."""
-    path = folder / "run" / "result.json"
-    if not path.exists():
-        return False
-    doc = json.loads(path.read_text())
-    plan = sftopt.load_plan(folder / "plan.json").plan
-    return doc["options"]["rounds"] == rounds and not doc.get("interrupted") and \
-        not doc.get("failed") and [d.cut for d in plan.devices] == list(cuts)
+def measured_cuts(level_dir: Path, rounds: int) -> set[int]:
+    """The cuts the finished runs in ``level_dir`` measured, over at least ``rounds`` rounds."""
+    return {int(s) for doc in finished_runs(level_dir, rounds)
+            for cuts in doc["runs"]["plan"].get("bits_per_elem_measured_by_cut", {}).values()
+            for s in cuts}
 
 
-def cut_groups(plan: Path, n_blocks: int, skip_plan_cuts: bool) -> list[list[int]]:
-    """The cuts 0..L still to measure (without the plan's own cuts when its levels run
-    measured them), as plans of as many devices as the plan has (the last group filled up
-    with its last cut)."""
-    devices = sftopt.load_plan(plan).plan.devices
-    seen = {d.cut for d in devices} if skip_plan_cuts else set()
-    rest = [s for s in range(n_blocks + 1) if s not in seen]
-    k = len(devices)
-    groups = [rest[i:i + k] for i in range(0, len(rest), k)]
-    return [g + [g[-1]] * (k - len(g)) for g in groups]
+def cut_groups(plan: Path, n_blocks: int, k: int, seen: set[int]) -> list[list[int]]:
+    """The cuts 0..L not yet ``seen``, the plan's own first, as plans of ``k`` devices (a
+    group short of k filled up with its last cut)."""
+    own = sorted({d.cut for d in sftopt.load_plan(plan).plan.devices} - seen)
+    rest = [s for s in range(n_blocks + 1) if s not in seen and s not in own]
+    groups = ([own] if own else []) + [rest[i:i + k] for i in range(0, len(rest), k)]
+    return [g + [g[-1]] * (k - len(g)) for g in groups if g]
 
 
 def per_cut_table(out: Path, n_levels: int, n_blocks: int) -> dict[str, Any] | None:
-    """Bits per element per (level, cut) measured by the levels runs and the cuts runs (None
-    per cut never measured; None in all if the levels runs hold no per-cut records)."""
+    """Bits per element per (level, cut) over every finished run in cuts/level-c (bytes and
+    elements summed over the runs that measured a cut); None where a cut was never measured,
+    None in all if nothing was."""
     table: list[list[float | None]] = [[None] * (n_blocks + 1) for _ in range(n_levels)]
-    rounds: dict[str, dict[str, int]] = {}
-    cut_rounds = None
+    rounds: dict[str, dict[str, list[int]]] = {}
     found = False
     for c in range(n_levels):
-        runs = [out / "levels" / f"level-{c}" / "run"]
-        runs += sorted((out / "cuts" / f"level-{c}").glob("group-*/run"))
-        for run in runs:
-            path = run / "result.json"
-            if not path.exists():
-                continue
-            doc = json.loads(path.read_text())
-            n = doc["options"]["rounds"]
-            if "cuts" in run.parts:
-                cut_rounds = n if cut_rounds is None else max(cut_rounds, n)
+        sums: dict[int, list[int]] = {}
+        for doc in finished_runs(out / "cuts" / f"level-{c}"):
             for s, v in doc["runs"]["plan"].get("bits_per_elem_measured_by_cut", {}).get(
                     str(c), {}).items():
-                if table[c][int(s)] is None:
-                    table[c][int(s)] = v["bits_per_elem"]
-                    rounds.setdefault(str(c), {})[s] = n
-                    found = True
-    if not found:
-        return None
-    return {"table": table, "rounds": rounds, "cut_rounds": cut_rounds}
+                acc = sums.setdefault(int(s), [0, 0])
+                acc[0], acc[1] = acc[0] + v["bytes"], acc[1] + v["elements"]
+                rounds.setdefault(str(c), {}).setdefault(s, []).append(doc["options"]["rounds"])
+        for s, (nbytes, elems) in sums.items():
+            table[c][s] = 8 * nbytes / elems
+            found = True
+    return {"table": table, "rounds": rounds} if found else None
 
 
 def per_level_codec(codec: dict[str, Any]) -> dict[str, Any]:

@@ -96,7 +96,18 @@ def solved(instance: Path, out: Path, solver: str, again: bool) -> Path:
 
 def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any]:
     sh("execute", str(instance), str(plan), "--out", str(out), *extra)
-    return json.loads((out / "result.json").read_text())
+    return repo_relative(out / "result.json")
+
+
+def repo_relative(path: Path) -> dict[str, Any]:
+    """The result document at ``path``, its data file named relative to the repository (the
+    committed results name no folder of the machine that made them)."""
+    doc = json.loads(path.read_text())
+    data = Path(doc["options"]["data"])
+    if data.is_absolute() and data.is_relative_to(ROOT):
+        doc["options"]["data"] = str(data.relative_to(ROOT))
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+    return doc
 
 
 def at_level(instance: Path, plan: Path, level: int, folder: Path,

@@ -351,7 +351,8 @@ def main() -> None:
                              "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
                "versions": main_doc["versions"],
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-               "args": {k: str(v) for k, v in vars(args).items()}}
+               "args": {k: str(v.relative_to(ROOT) if isinstance(v, Path) and
+                                 v.is_relative_to(ROOT) else v) for k, v in vars(args).items()}}
     write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     print(json.dumps({"eta": model["eta"], "max_distortion": model["max_distortion"],
                       "main": {k: summary["main"][k] for k in ("final_accuracy",

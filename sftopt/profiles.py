@@ -546,13 +546,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def codec_and_accuracy(codec: str | None, eta: float | None = None,
-                       max_distortion: float | None = None) -> tuple[dict[str, Any], float, float]:
+                       max_distortion: float | None = None, n_blocks: int | None = None
+                       ) -> tuple[dict[str, Any], float, float]:
     """A generator's codec table (``codec`` names one in `models_dirs()`; None: the analytic
     table) and its accuracy model: ``eta`` and ``max_distortion`` as given, else as the table's
-    `provenance.accuracy` carries them (fitted by the executor), else 2.0 and 0.2."""
+    `provenance.accuracy` carries them (fitted by the executor), else 2.0 and 0.2.
+
+    ``n_blocks``: the generated model's L. A level's `bits_per_elem_by_cut` measured on a model
+    of another depth (not L+1 entries) describes that model's cuts, not these: it is left out,
+    and the level's own figure applies at every cut (docs/model.md section 1)."""
     from .codec.levels import analytic_codec
 
     table = analytic_codec() if codec is None else load_codec(codec)
+    if n_blocks is not None:
+        for lv in table["levels"]:
+            if len(lv.get("bits_per_elem_by_cut") or [None] * (n_blocks + 1)) != n_blocks + 1:
+                del lv["bits_per_elem_by_cut"]
     fitted = (table.get("provenance") or {}).get("accuracy") or {}
     eta = fitted.get("eta", 2.0) if eta is None else eta
     max_distortion = fitted.get("max_distortion", 0.2) if max_distortion is None \

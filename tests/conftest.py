@@ -52,3 +52,19 @@ def hand() -> dict:
 def tiny() -> dict:
     """The spec's worked example (data/instances/tiny-example.json)."""
     return json.loads((ROOT / "data" / "instances" / "tiny-example.json").read_text())
+
+
+def draw_cut_tables(data, inst):
+    """``inst`` with random `bits_per_elem_by_cut` tables (hypothesis ``data``): each level
+    independently with a table of L+1 figures or without one."""
+    from hypothesis import strategies as st
+
+    L = inst.model.n_blocks
+    levels = []
+    for lv in inst.codec.levels:
+        row = lv.model_dump(exclude_none=True)
+        if data.draw(st.booleans()):
+            row["bits_per_elem_by_cut"] = data.draw(st.lists(
+                st.floats(0.05, 32.0), min_size=L + 1, max_size=L + 1))
+        levels.append(row)
+    return inst.replace(codec={"levels": levels})

@@ -95,3 +95,28 @@ def test_fading_scale_is_gain_scale(tiny):
     scaled = t.with_gains(np.array([2.0, 0.5]))
     assert np.allclose(scaled.snr_ul, t.snr_ul * [2.0, 0.5])
     assert np.allclose(scaled.snr_dl, t.snr_dl * [2.0, 0.5])
+
+
+def test_per_cut_bits_per_element(hand):
+    """A level with `bits_per_elem_by_cut` charges a cut's activations (and their gradients) at
+    that cut's figure; a level without one charges its own figure at every cut."""
+    hand["training"]["max_cut"] = 3
+    hand["codec"]["levels"][1]["bits_per_elem_by_cut"] = [6.0, 7.5, 9.0]  # cuts 0, 1, 2
+    inst = load_instance(hand)
+    ev = evaluate(inst, [1], [1], [1e6], [0.5])
+    # cut 1 at level 1: 2 samples x 1000 elements x 7.5 bits, up and down
+    act = 2 * 1000 * 7.5
+    up, down = (act + 1600) / 1e6, act / (1e6 * math.log2(3.0))
+    assert ev.comm_s[0] == pytest.approx(up + down, rel=1e-12)
+    assert ev.bytes_per_round == pytest.approx((2 * act + 1600) / 8, rel=1e-12)
+    assert evaluate(inst, [0], [1], [1e6], [1.0]).bytes_per_round == pytest.approx(
+        (2 * 2 * 1000 * 6.0 + 0) / 8, rel=1e-12)  # cut 0: no adapters on the device
+    assert evaluate(inst, [2], [1], [1e6], [1.0]).bytes_per_round == pytest.approx(
+        (2 * 2 * 1000 * 9.0 + 8 * 4 * 200 / 2) / 8, rel=1e-12)
+    # cut L+1 sends no activations, whatever the table says
+    assert evaluate(inst, [3], [1], [1e6], [0.0]).bytes_per_round == pytest.approx(
+        8 * 4 * 200 / 2 / 8, rel=1e-12)
+    # level 0 has no table: 16 bits at every cut
+    assert evaluate(inst, [1], [0], [1e6], [1.0]).bytes_per_round == pytest.approx(
+        (2 * 2 * 1000 * 16 + 1600) / 8, rel=1e-12)
+    assert inst.codec.levels[0].beta(2) == 16.0 and inst.codec.levels[1].beta(2) == 9.0

@@ -115,6 +115,48 @@ def test_bytes_are_the_codec_stream_lengths(monkeypatch):
     assert rt0.run_round(0)["bytes_sent"] == pytest.approx(pred["bytes_per_round"], rel=0.03)
 
 
+def with_cut_figures(inst, level: int, measured: dict[str, dict[str, float]]):
+    """``inst`` with codec ``level``'s `bits_per_elem_by_cut` set to the figures a run
+    measured (cuts 0..L; a cut the run did not cross keeps the level's own figure)."""
+    data = inst.to_dict()
+    lv = data["codec"]["levels"][level]
+    lv["bits_per_elem_by_cut"] = [measured.get(str(s), {}).get("bits_per_elem",
+                                                               lv["bits_per_elem"])
+                                  for s in range(inst.model.n_blocks + 1)]
+    return sftopt.load_instance(data)
+
+
+def test_bytes_per_cut_measured_make_the_prediction_exact(tmp_path):
+    """The executor records bytes per (level, cut), both directions; with those figures as
+    the level's `bits_per_elem_by_cut` the cost model predicts the bytes sent exactly (the
+    cut convention of docs/model.md on both sides), where the level's one figure cannot."""
+    inst = instance(agg_every=2)
+    res = plan(inst, [0, 1, 2], [1, 1, 1])
+    doc = execute(inst, res, tmp_path, Options(rounds=2, eval_every=2, lr=3e-3), build=SPEC,
+                  data=task())
+    run = doc["runs"]["plan"]
+    by_cut = run["bits_per_elem_measured_by_cut"]["1"]
+    assert set(by_cut) == {"0", "1", "2"}
+    per_round = [r for r in doc["rounds"] if r["round"] > 0]
+    assert sum(v["bytes"] for v in by_cut.values()) == sum(
+        r["bytes"]["up"] + r["bytes"]["down"] for r in per_round)
+    for s, v in by_cut.items():  # 8 samples x 16 tokens x 32 hidden, up and down, 2 rounds
+        assert v["elements"] == 2 * 2 * 8 * SEQ * 32, s
+    exact = with_cut_figures(inst, 1, by_cut)
+    pred = sftopt.get_family("split").predict(exact, res)["bytes_per_round"]
+    assert run["bytes_measured_per_round"] == pytest.approx(pred, rel=1e-12)
+    # the run's one figure for the level, at every cut, is off unless every cut cost the same
+    flat = run["bits_per_elem_measured"]["1"]
+    if len({round(v["bits_per_elem"], 9) for v in by_cut.values()}) > 1:
+        level = with_cut_figures(inst, 1, {s: {"bits_per_elem": flat} for s in by_cut})
+        assert sftopt.get_family("split").predict(level, res)["bytes_per_round"] == \
+            pytest.approx(pred, rel=1e-12)  # the same total: a mean weighted by elements
+        shifted = plan(inst, [2, 2, 2], [1, 1, 1])  # another plan: the one figure misses
+        assert sftopt.get_family("split").predict(level, shifted)["bytes_per_round"] != \
+            pytest.approx(sftopt.get_family("split").predict(exact, shifted)["bytes_per_round"],
+                          rel=1e-9)
+
+
 def _server_grads(rt: Runtime) -> list:
     return [torch.zeros_like(p) if p.grad is None else p.grad.clone()
             for p in rt.parties["server"].params]
@@ -518,6 +560,16 @@ def test_a_three_tier_plan_trains_and_sends_what_the_cost_model_charges(monkeypa
     assert len(sent) == 16 and {lv for lv, *_ in sent} == {levels[1]}
     assert rec["bytes"]["up"] + rec["bytes"]["down"] == sum(n for *_, n in sent)
     assert rec["levels"] == {"1": [sum(n for *_, n in sent), sum(e for _, e, _ in sent)]}
+    # per cut: e0's users cross the cell at 1 and the backhaul at 2, e1's at 0 and 1; with
+    # those figures per cut the cost model charges exactly what was sent
+    cuts = rec["level_cuts"]["1"]
+    assert set(cuts) == {"0", "1", "2"}
+    assert [cuts[s][1] for s in ("0", "1", "2")] == [2 * 2 * 8 * SEQ * 32, 4 * 2 * 8 * SEQ * 32,
+                                                      2 * 2 * 8 * SEQ * 32]
+    exact = with_cut_figures(inst, 1, {s: {"bits_per_elem": 8 * n / e}
+                                       for s, (n, e) in cuts.items()})
+    assert family.predict(exact, res)["bytes_per_round"] == pytest.approx(rec["bytes_sent"],
+                                                                          rel=1e-12)
     assert rec["bytes"]["up"] + rec["bytes"]["down"] < 0.5 * 16 * message
     # after the round every copy of a stage is the sample-weighted mean: all equal
     for stage, holders in rt.copies.items():

@@ -70,3 +70,30 @@ def test_a_codec_table_brings_its_accuracy_model():
     assert own["training"]["eta"] == 0.5 and own["training"]["max_distortion"] == 0.01
     with pytest.raises(FileNotFoundError, match="no codec table"):
         random_instance(2, codec="nope")
+
+
+def test_per_cut_codec_figures_of_another_depth_are_left_out(monkeypatch):
+    """A codec table's `bits_per_elem_by_cut` fits a model of L blocks (L+1 entries): a
+    generator keeps it for such a model and leaves it out (the level's own figure at every
+    cut) for a model of another depth, in every family."""
+    import copy
+
+    from sftopt import load_instance, profiles
+    from sftopt.core.family import get_family
+
+    table = {"levels": [{"keep_ratio": 1.0, "bits": 16, "bits_per_elem": 16.0,
+                         "distortion": 0.0, "bits_per_elem_by_cut": [16.5] * 7}]}
+    monkeypatch.setattr(profiles, "load_codec", lambda name: copy.deepcopy(table))
+    same = random_instance(3, model="minilm-l6-topics", codec="six", seed=1)  # L = 6
+    assert load_instance(same).codec.levels[0].beta(6) == 16.5
+    other = random_instance(3, model="gpt2-small", codec="six", seed=1)  # L = 12
+    assert "bits_per_elem_by_cut" not in other["codec"]["levels"][0]
+    assert load_instance(other).codec.levels[0].beta(12) == 16.0
+    for family, params in (("cooperative", dict(n_devices=3, n_blocks=2, model="gpt2-small")),
+                           ("hierarchical", dict(n_users=3, n_edges=2, model="gpt2-small"))):
+        data = get_family(family).generate(codec="six", seed=0, **params)
+        assert "bits_per_elem_by_cut" not in data["codec"]["levels"][0], family
+        load_instance(data)
+    data = get_family("hierarchical").generate(codec="six", seed=0, n_users=3, n_edges=2,
+                                               model="minilm-l6", seq_len=64)
+    assert load_instance(data).codec.levels[0].bits_per_elem_by_cut == (16.5,) * 7

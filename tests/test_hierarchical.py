@@ -18,7 +18,7 @@ from sftopt.core.family import get_family
 from sftopt.families.hierarchical.bounds import relaxation
 from sftopt.families.hierarchical.cost import best_shares
 
-from .conftest import ROOT
+from .conftest import ROOT, draw_cut_tables
 
 FAMILY = get_family("hierarchical")
 HEURISTICS = ("greedy", "fixed-cut")
@@ -73,10 +73,12 @@ def test_every_solver_against_exhaustive_search(params):
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(n_users=st.integers(2, 6), n_edges=st.integers(1, 3), seed=st.integers(0, 10_000),
-       associate=st.booleans(), pressure=st.floats(0.0, 1.0))
-def test_exact_below_heuristics_and_above_bounds(n_users, n_edges, seed, associate, pressure):
+       associate=st.booleans(), pressure=st.floats(0.0, 1.0), data=st.data())
+def test_exact_below_heuristics_and_above_bounds(n_users, n_edges, seed, associate, pressure,
+                                                 data):
     inst = make(n_users=n_users, n_edges=n_edges, seed=seed, associate=associate,
                 memory_pressure=pressure)
+    inst = draw_cut_tables(data, inst)  # per-cut coded sizes, or not
     exact = sftopt.solve(inst, "exact", certify=False)
     assert exact.status == "optimal", exact.message
     check(inst, exact)
@@ -85,7 +87,29 @@ def test_exact_below_heuristics_and_above_bounds(n_users, n_edges, seed, associa
     for name in HEURISTICS:
         res = sftopt.solve(inst, name, certify=False)
         assert res.plan is not None, (name, res.message)
+        check(inst, res)
         assert res.objective >= exact.objective * (1 - 1e-9), name
+
+
+def test_a_per_cut_codec_table_charges_each_link_at_its_cut():
+    """The hidden state crosses the cell at the user's cut s1 and the backhaul at the edge's
+    cut s2: each at its own figure of the level's `bits_per_elem_by_cut` (by hand), and the
+    verifier agrees with the cost model."""
+    data = small(n_users=2, seed=0)
+    L = 6  # minilm-l6
+    level = data["training"]["level"]
+    data["codec"]["levels"][level]["bits_per_elem_by_cut"] = [1.0 + s for s in range(L + 1)]
+    inst = sftopt.load_instance(data)
+    a = inst.arrays
+    for p in range(a.n_pairs):
+        assert (a.beta_cell[p], a.beta_back[p]) == (1.0 + a.s1[p], 1.0 + a.s2[p])
+    radio, backhaul = a.bits()
+    n, e = a.batch[:, None], inst.model.cut_elems
+    assert radio == pytest.approx(2 * n * e * (1.0 + a.s1) + a.user_adapter_bits, rel=1e-12)
+    assert backhaul == pytest.approx(2 * n * e * (1.0 + a.s2) + a.user_adapter_bits
+                                     + a.edge_adapter_bits, rel=1e-12)
+    for name in ("exact", *HEURISTICS):
+        check(inst, sftopt.solve(inst, name))
 
 
 def test_best_shares_equalise_the_edges():

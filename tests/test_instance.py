@@ -222,6 +222,41 @@ def test_cut_ranges_against_the_blocks(tiny):
     assert paths(err.value) == ["$.training.min_cut"]
 
 
+def test_per_cut_codec_figures_are_checked_against_the_blocks(tiny):
+    """`bits_per_elem_by_cut` holds one figure per cut 0..L (L+1 entries) in every family; its
+    entries are numbers in (0, 64]; left out, the level means what it meant."""
+    from sftopt.core.family import get_family
+
+    L = len(tiny["model"]["stages"]) - 2
+    plain = load_instance(tiny)
+    tiny["codec"]["levels"][1]["bits_per_elem_by_cut"] = [5.0] * (L + 1)
+    inst = load_instance(tiny)
+    assert [lv.beta(s) for lv in inst.codec.levels[1:2] for s in range(L + 1)] == [5.0] * (L + 1)
+    assert inst.codec.levels[0].beta(0) == plain.codec.levels[0].bits_per_elem
+    assert plain.codec.beta_table(L).tolist() == [[lv.bits_per_elem] * (L + 2)
+                                                  for lv in plain.codec.levels]
+    for bad in ([5.0] * L, [5.0] * (L + 2)):
+        tiny["codec"]["levels"][1]["bits_per_elem_by_cut"] = bad
+        with pytest.raises(InstanceError) as err:
+            load_instance(tiny)
+        assert paths(err.value) == ["$.codec.levels[1].bits_per_elem_by_cut"]
+        assert f"{L + 1} entries" in str(err.value) and f"got {len(bad)} entries" in str(err.value)
+    for bad, where in (([5.0, 0.0, 5.0], "[1]"), ([5.0, "5", 5.0], "[1]"), ([], "")):
+        tiny["codec"]["levels"][1]["bits_per_elem_by_cut"] = bad
+        with pytest.raises(InstanceError) as err:
+            load_instance(tiny)
+        assert paths(err.value) == [f"$.codec.levels[1].bits_per_elem_by_cut{where}"]
+    # cooperative and hierarchical check the length against their own model
+    coop = get_family("cooperative").generate(n_devices=3, n_blocks=2, seed=0)
+    hier = get_family("hierarchical").generate(n_users=3, n_edges=2, seed=0, model="minilm-l6",
+                                               seq_len=64)
+    for data in (coop, hier):
+        data["codec"]["levels"][0]["bits_per_elem_by_cut"] = [16.0] * 3
+        with pytest.raises(InstanceError) as err:
+            load_instance(data)
+        assert paths(err.value) == ["$.codec.levels[0].bits_per_elem_by_cut"]
+
+
 def test_duplicate_ids_are_named_in_every_family(tiny):
     from sftopt.core.family import get_family
 

@@ -14,6 +14,8 @@ from sftopt import load_instance, solve, verify
 from sftopt.families.split.generate import random_instance
 from sftopt.families.split.plans import make_result
 
+from .conftest import draw_cut_tables
+
 INST = load_instance(random_instance(4, model="gpt2-small", seed=3, memory_pressure=0.0,
                                      max_distortion=1.0))
 
@@ -22,7 +24,7 @@ INST = load_instance(random_instance(4, model="gpt2-small", seed=3, memory_press
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_cost_model_and_verifier_agree(data):
-    inst = INST
+    inst = draw_cut_tables(data, INST)  # some levels with a per-cut table, some without
     k = inst.n_devices
     a = inst.arrays
     cuts = np.array(data.draw(st.lists(st.sampled_from(list(a.cuts)), min_size=k, max_size=k)))

@@ -15,6 +15,8 @@ from sftopt.families.split import verifier
 from sftopt.families.split.generate import random_instance
 from sftopt.families.split.plans import make_result
 
+from .conftest import draw_cut_tables
+
 # tight memory and accuracy so that random plans violate device memory and accuracy too; a
 # small server so that server memory binds; given gains and path-loss distances both
 INSTANCES = [
@@ -59,7 +61,7 @@ def _same(pyomo, arrays) -> None:
           suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_arrays_route_equals_pyomo_route(data):
-    inst = data.draw(st.sampled_from(INSTANCES))
+    inst = draw_cut_tables(data, data.draw(st.sampled_from(INSTANCES)))
     k, a = inst.n_devices, inst.arrays
     cuts = data.draw(st.lists(st.sampled_from(list(a.cuts)), min_size=k, max_size=k))
     levels = data.draw(st.lists(st.integers(0, len(a.beta) - 1), min_size=k, max_size=k))

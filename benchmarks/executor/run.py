@@ -12,6 +12,18 @@
 3. main: the updated instance solved again (alm) and executed with baselines (seed 0):
    accuracy, rounds to target, bytes per round against the cost model (goal 1%), every party's
    compute time against the calibrated profile (goal 10%).
+   cuts (run with the levels or alone): a level's coded size depends on the tensor it codes,
+   so it is measured at every cut the hidden state can cross (0..L), in runs of their own with
+   every device at level c (seed 1; the plan's cuts first, then the others, as many devices
+   at a time as the plan has): ``--cut-rounds`` rounds at the levels the accuracy model
+   allows, ``--cut-rounds-other`` at the others (``--cut-levels allowed`` leaves those out),
+   10 at raw fp16 (its size is fixed by the shape); both directions together, as the cost
+   model charges them. Finished runs are not run again. Written as each level's
+   `bits_per_elem_by_cut` (a cut never measured: the level's own figure; a level never
+   measured: no per-cut figures) into the codec table and the split data instance; the
+   per-level `bits_per_elem` stay the levels runs' figures. The cooperative and hierarchical
+   instances keep their codec without the per-cut figures (their recorded results were
+   predicted from the per-level figures).
 4. processes: ``--process-rounds`` rounds of the plan with one process per party against the
    same run in one process.
 5. cooperative: data/instances/minilm-topics-coop-4dev.json (the same devices, data and batches;
@@ -61,7 +73,7 @@ INSTANCE = ROOT / "data" / "instances" / "minilm-topics-4dev.json"
 CODEC = ROOT / "sftopt" / "models" / "codec-minilm-l6-topics.json"
 COOP = ROOT / "data" / "instances" / "minilm-topics-coop-4dev.json"
 HIER = ROOT / "data" / "instances" / "minilm-topics-hier-4user.json"
-STEPS = ["levels", "main", "processes", "cooperative", "hierarchical"]
+STEPS = ["levels", "cuts", "main", "processes", "cooperative", "hierarchical"]
 SFTOPT = [sys.executable, "-m", "sftopt"]
 
 
@@ -84,19 +96,34 @@ def solved(instance: Path, out: Path, solver: str, again: bool) -> Path:
 
 def execute(instance: Path, plan: Path, out: Path, *extra: str) -> dict[str, Any]:
     sh("execute", str(instance), str(plan), "--out", str(out), *extra)
-    return json.loads((out / "result.json").read_text())
+    return repo_relative(out / "result.json")
 
 
-def at_level(instance: Path, plan: Path, level: int, folder: Path) -> tuple[Path, Path]:
-    """The instance without an accuracy bound and the plan with every device at ``level``."""
+def repo_relative(path: Path) -> dict[str, Any]:
+    """The result document at ``path``, its data file named relative to the repository (the
+    committed results name no folder of the machine that made them)."""
+    doc = json.loads(path.read_text())
+    data = Path(doc["options"]["data"])
+    if data.is_absolute() and data.is_relative_to(ROOT):
+        doc["options"]["data"] = str(data.relative_to(ROOT))
+        write_text(path, json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def at_level(instance: Path, plan: Path, level: int, folder: Path,
+             cuts: list[int] | None = None) -> tuple[Path, Path]:
+    """The instance without an accuracy bound and the plan with every device at ``level``
+    (and, given ``cuts``, at those cuts)."""
     data = json.loads(instance.read_text())
     data["training"]["max_distortion"] = 1.0
     data["training"]["eta"] = 0.0
     inst_path = folder / "instance.json"
     write_text(inst_path, json.dumps(data, indent=1) + "\n")
     res = sftopt.load_plan(plan)
-    for d in res.plan.devices:
+    for k, d in enumerate(res.plan.devices):
         d.level = level
+        if cuts is not None:
+            d.cut = cuts[k]
     res = res.model_copy(update={"objective": None, "bound": None, "gap": None,
                                  "instance_sha256": None})  # the instance was changed
     res.plan.round_delay_s = res.plan.rounds = res.plan.bytes_per_round = None
@@ -166,6 +193,14 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=5)
     ap.add_argument("--process-rounds", type=int, default=10)
+    ap.add_argument("--cut-rounds", type=int, default=100,
+                    help="rounds of each run measuring bytes per cut, at the levels the "
+                         "accuracy model allows")
+    ap.add_argument("--cut-rounds-other", type=int, default=20,
+                    help="the same at the levels it rules out")
+    ap.add_argument("--cut-levels", choices=["all", "allowed"], default="all",
+                    help="levels measured per cut: all, or those the accuracy model allows "
+                         "(the others keep one figure for every cut)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS,
                     help="steps to run; the others are read from their earlier results")
@@ -180,7 +215,8 @@ def main() -> None:
     # 1. levels
     n_levels = len(json.loads(INSTANCE.read_text())["codec"]["levels"])
     if "levels" in args.steps:
-        plan0 = solve(INSTANCE, out / "plans-before")
+        # the earlier plan when there is one: a rerun repeats the same runs
+        plan0 = solved(INSTANCE, out / "plans-before", "alm", False)
         with cf.ThreadPoolExecutor(max_workers=2) as pool:
             jobs = []
             for c in range(n_levels):
@@ -191,6 +227,36 @@ def main() -> None:
                                         "1"))
             for job in jobs:
                 job.result()
+    # 1b. bytes per element at every cut 0..L, per level (runs of their own: the accuracy
+    # sweep's per-level figures stay as they are)
+    n_blocks = sftopt.load_instance(INSTANCE).model.n_blocks
+    if "cuts" in args.steps:
+        plan0 = out / "plans-before" / f"{INSTANCE.stem}.alm.plan.json"
+        data = json.loads(INSTANCE.read_text())
+        n_dev = len(data["devices"])
+        with cf.ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = []
+            for c, lv in enumerate(data["codec"]["levels"]):
+                allowed = lv["distortion"] <= data["training"]["max_distortion"]
+                if args.cut_levels == "allowed" and not allowed:
+                    continue  # no plan of the instance uses the level: its own figure stays
+                # raw fp16: the stream's length is fixed by the tensor's shape; levels the
+                # accuracy model rules out are measured in shorter runs
+                n = min(args.cut_rounds, 10) if (lv["keep_ratio"], lv["bits"]) == (1.0, 16) \
+                    else args.cut_rounds if allowed else min(args.cut_rounds,
+                                                             args.cut_rounds_other)
+                rounds = ["--rounds", str(n), "--eval-every", str(n)]
+                # the plan's cuts first, then the others (finished runs are not run again)
+                seen = measured_cuts(out / "cuts" / f"level-{c}", n)
+                for cuts in cut_groups(plan0, n_blocks, n_dev, seen):
+                    folder = out / "cuts" / f"level-{c}" / ("cuts-" + "-".join(map(str, cuts)))
+                    folder.mkdir(parents=True, exist_ok=True)
+                    inst, plan = at_level(INSTANCE, plan0, c, folder, cuts)
+                    jobs.append(pool.submit(execute, inst, plan, folder / "run", *rounds,
+                                            "--seed", "1"))
+            for job in jobs:
+                job.result()
+    by_cut = per_cut_table(out, n_levels, n_blocks)
     levels, table = {}, []
     for c in range(n_levels):
         doc = json.loads((out / "levels" / f"level-{c}" / "run" / "result.json").read_text())
@@ -210,12 +276,27 @@ def main() -> None:
     for c, row in enumerate(model["levels"]):
         if row["bits_per_elem_measured"] is not None:
             codec["levels"][c]["bits_per_elem"] = row["bits_per_elem_measured"]
+        codec["levels"][c].pop("bits_per_elem_by_cut", None)
+        if by_cut is not None and any(x is not None for x in by_cut["table"][c]):
+            # a cut never measured: the level's own figure (a level never measured per cut
+            # keeps one figure for every cut)
+            codec["levels"][c]["bits_per_elem_by_cut"] = [
+                codec["levels"][c]["bits_per_elem"] if x is None else x
+                for x in by_cut["table"][c]]
     codec["provenance"]["accuracy"] = {
         "eta": model["eta"], "max_distortion": model["max_distortion"],
         "how": "benchmarks/executor/run.py: all-MiniLM-L6-v2 on the fortunes topic task, "
                f"4 devices, {args.rounds} rounds per codec level, seed 1",
         "bits_per_elem": "measured on the executor's own activations and gradients (both "
                          "directions) in those runs"}
+    if by_cut is not None:
+        codec["provenance"]["bits_per_elem_by_cut"] = {
+            "how": "benchmarks/executor/run.py: bytes x 8 / elements of the hidden states and "
+                   "their gradients crossing at each cut (both directions together), all "
+                   "rounds of runs with every device at the level and at the cuts measured "
+                   "(seed 1; results/cuts/level-c/cuts-...); the rounds of the runs behind "
+                   "each (level, cut) in 'rounds'",
+            "rounds": by_cut["rounds"]}
     if args.write:
         write_text(CODEC, json.dumps(codec, indent=1, sort_keys=True) + "\n")
     inst = json.loads(instance.read_text())
@@ -244,7 +325,7 @@ def main() -> None:
     coop = json.loads(COOP.read_text())
     coop["training"]["eta"] = inst["training"]["eta"]
     coop["training"]["max_distortion"] = inst["training"]["max_distortion"]
-    coop["codec"] = inst["codec"]
+    coop["codec"] = per_level_codec(inst["codec"])
     coop_path = COOP if args.write else out / COOP.name
     write_text(coop_path, json.dumps(coop, indent=1) + "\n")
     coop_plan = solved(coop_path, out / "plans", "exact", "cooperative" in args.steps)
@@ -270,13 +351,72 @@ def main() -> None:
                              "wall_s": {"in_process": a["wall_s"], "processes": b["wall_s"]}},
                "versions": main_doc["versions"],
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-               "args": {k: str(v) for k, v in vars(args).items()}}
+               "args": {k: str(v.relative_to(ROOT) if isinstance(v, Path) and
+                                 v.is_relative_to(ROOT) else v) for k, v in vars(args).items()}}
     write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     print(json.dumps({"eta": model["eta"], "max_distortion": model["max_distortion"],
                       "main": {k: summary["main"][k] for k in ("final_accuracy",
                                                               "baseline_accuracy",
                                                               "rounds_to_target")},
                       "processes_identical": same}, indent=1))
+
+
+def finished_runs(level_dir: Path, rounds: int = 0) -> list[dict[str, Any]]:
+    """The result documents of the finished runs in ``level_dir`` (any of its folders) of at
+    least ``rounds`` rounds."""
+    docs = []
+    for path in sorted(level_dir.glob("*/run/result.json")):
+        doc = json.loads(path.read_text())
+        if doc["options"]["rounds"] >= rounds and not doc.get("interrupted") and \
+                not doc.get("failed"):
+            docs.append(doc)
+    return docs
+
+
+def measured_cuts(level_dir: Path, rounds: int) -> set[int]:
+    """The cuts the finished runs in ``level_dir`` measured, over at least ``rounds`` rounds."""
+    return {int(s) for doc in finished_runs(level_dir, rounds)
+            for cuts in doc["runs"]["plan"].get("bits_per_elem_measured_by_cut", {}).values()
+            for s in cuts}
+
+
+def cut_groups(plan: Path, n_blocks: int, k: int, seen: set[int]) -> list[list[int]]:
+    """The cuts 0..L not yet ``seen``, the plan's own first, as plans of ``k`` devices (a
+    group short of k filled up with its last cut)."""
+    own = sorted({d.cut for d in sftopt.load_plan(plan).plan.devices} - seen)
+    rest = [s for s in range(n_blocks + 1) if s not in seen and s not in own]
+    groups = ([own] if own else []) + [rest[i:i + k] for i in range(0, len(rest), k)]
+    return [g + [g[-1]] * (k - len(g)) for g in groups if g]
+
+
+def per_cut_table(out: Path, n_levels: int, n_blocks: int) -> dict[str, Any] | None:
+    """Bits per element per (level, cut) over every finished run in cuts/level-c (bytes and
+    elements summed over the runs that measured a cut); None where a cut was never measured,
+    None in all if nothing was."""
+    table: list[list[float | None]] = [[None] * (n_blocks + 1) for _ in range(n_levels)]
+    rounds: dict[str, dict[str, list[int]]] = {}
+    found = False
+    for c in range(n_levels):
+        sums: dict[int, list[int]] = {}
+        for doc in finished_runs(out / "cuts" / f"level-{c}"):
+            for s, v in doc["runs"]["plan"].get("bits_per_elem_measured_by_cut", {}).get(
+                    str(c), {}).items():
+                acc = sums.setdefault(int(s), [0, 0])
+                acc[0], acc[1] = acc[0] + v["bytes"], acc[1] + v["elements"]
+                rounds.setdefault(str(c), {}).setdefault(s, []).append(doc["options"]["rounds"])
+        for s, (nbytes, elems) in sums.items():
+            table[c][s] = 8 * nbytes / elems
+            found = True
+    return {"table": table, "rounds": rounds} if found else None
+
+
+def per_level_codec(codec: dict[str, Any]) -> dict[str, Any]:
+    """The codec with one figure per level (no `bits_per_elem_by_cut`), as the cooperative and
+    hierarchical instances recorded their results with."""
+    out = json.loads(json.dumps(codec))
+    for lv in out["levels"]:
+        lv.pop("bits_per_elem_by_cut", None)
+    return out
 
 
 def hierarchical_instance(split: dict[str, Any], path: Path) -> Path:
@@ -286,7 +426,7 @@ def hierarchical_instance(split: dict[str, Any], path: Path) -> Path:
     tr = data["training"]
     tr["eta"] = split["training"]["eta"]
     tr["max_distortion"] = split["training"]["max_distortion"]
-    data["codec"] = split["codec"]
+    data["codec"] = per_level_codec(split["codec"])
     tr["level"] = max(c for c, lv in enumerate(data["codec"]["levels"])
                       if lv["distortion"] <= tr["max_distortion"])
     write_text(path, json.dumps(data, indent=1) + "\n")

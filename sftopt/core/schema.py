@@ -225,6 +225,11 @@ class Channel(Strict):
     seed: Int = integer(0, MAX_SEED, "seed of the fading trace", default=0)
 
 
+# one figure per cut 0..L (its length against L: `codec_cut_problems`)
+CutFigures = Annotated[tuple[Number(0, 64, gt=True), ...],
+                       Field(min_length=1, max_length=MAX_BLOCKS + 1), BeforeValidator(_tuple)]
+
+
 class CodecLevel(Strict):
     """A compression level: keep the largest keep_ratio of values, quantised to bits."""
 
@@ -233,6 +238,17 @@ class CodecLevel(Strict):
     bits_per_elem: Num = num(0, 64, "coded bits per original element, everything included "
                              "(bits)", gt=True)
     distortion: Num = num(0, 100, "relative MSE of the decoded tensor (dimensionless)")
+    bits_per_elem_by_cut: CutFigures | None = Field(
+        None, description="optional: coded bits per original element of the hidden state and its "
+                    "gradient crossing at cut s (the output of stage s), entry s for s = "
+                    "0..L (L+1 entries; cut L+1 sends nothing); absent: bits_per_elem at "
+                    "every cut (bits)")
+
+    def beta(self, cut: int) -> float:
+        """Coded bits per element at ``cut`` (0..L): the per-cut figure where the level has
+        one, else its own."""
+        by_cut = self.bits_per_elem_by_cut
+        return self.bits_per_elem if by_cut is None else by_cut[cut]
 
 
 class Codec(Strict):
@@ -241,6 +257,28 @@ class Codec(Strict):
     levels: Seq[CodecLevel] = Field(min_length=1, max_length=MAX_LEVELS,
                                     description="the codec levels, indexed from 0")
     provenance: Provenance = Field(None, description="free-form: where the table came from")
+
+    def beta_table(self, n_blocks: int) -> np.ndarray:
+        """Coded bits per element per (level, cut), cuts 0..L+1 (L = ``n_blocks``): the
+        per-cut figures where a level has them, else its own figure at every cut; column L+1
+        (nothing crosses) holds the level's own figure."""
+        table = np.empty((len(self.levels), n_blocks + 2))
+        for c, lv in enumerate(self.levels):
+            table[c] = lv.bits_per_elem
+            if lv.bits_per_elem_by_cut is not None:
+                table[c, : n_blocks + 1] = lv.bits_per_elem_by_cut
+        return table
+
+
+def codec_cut_problems(codec: Codec, n_blocks: int) -> list[Problem]:
+    """Each level's `bits_per_elem_by_cut` must have one entry per cut 0..L (L+1 entries,
+    L = ``n_blocks``, the model's blocks)."""
+    return [Problem(f"$.codec.levels[{c}].bits_per_elem_by_cut",
+                    f"one figure per cut 0..L = 0..{n_blocks} ({n_blocks + 1} entries: the "
+                    f"model has L = {n_blocks} blocks)", f"{len(lv.bits_per_elem_by_cut)} entries")
+            for c, lv in enumerate(codec.levels)
+            if lv.bits_per_elem_by_cut is not None
+            and len(lv.bits_per_elem_by_cut) != n_blocks + 1]
 
 
 class Device(Strict):

@@ -122,6 +122,19 @@ def summarize(records: list[dict[str, Any]], predicted: dict[str, Any] | None,
             acc[0], acc[1] = acc[0] + n, acc[1] + elems
     # what each codec level cost on this run's tensors, both directions: a measured table
     out["bits_per_elem_measured"] = {k: 8 * n / e for k, (n, e) in sorted(per_level.items())}
+    # the same per cut (hidden states up and gradients down at that cut, together, as the cost
+    # model charges them): what `bits_per_elem_by_cut` is measured from
+    per_cut: dict[tuple[int, int], list[int]] = {}
+    for r in done:
+        for level, cuts in r.get("level_cuts", {}).items():
+            for cut, (n, elems) in cuts.items():
+                acc = per_cut.setdefault((int(level), int(cut)), [0, 0])
+                acc[0], acc[1] = acc[0] + n, acc[1] + elems
+    by_cut: dict[str, dict[str, dict[str, float]]] = {}
+    for (level, cut), (n, e) in sorted(per_cut.items()):
+        by_cut.setdefault(str(level), {})[str(cut)] = {"bits_per_elem": 8 * n / e,
+                                                       "bytes": n, "elements": e}
+    out["bits_per_elem_measured_by_cut"] = by_cut
     out["codec_s_per_round"] = statistics.median(r["codec_s"] for r in done)
     # compute: the median round after the first (warm-up) against the prediction
     steady = done[1:] or done

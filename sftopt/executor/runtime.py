@@ -340,7 +340,7 @@ class Runtime:
                 link = links[j]
                 carry = faults.message(segs[j].party, rnd, self._codec(
                     pack, out, self.level(link), codec_seed(seed, rnd, ri, j, 0)))
-                meter.count("up", len(carry), link.level, out.numel())
+                meter.count("up", len(carry), link.level, out.numel(), segs[j].last)
                 meter.count("labels", y.numel() * y.element_size())
                 if not here[j + 1]:
                     net.send(segs[j + 1].party, y.numpy().tobytes())
@@ -368,7 +368,8 @@ class Runtime:
                 g = g if w == 1.0 else g / w  # the gradient of the input, unweighted
                 back = faults.message(name, rnd, self._codec(
                     pack, g, self.level(links[j - 1]), codec_seed(seed, rnd, ri, j - 1, 1)))
-                meter.count("down", len(back), links[j - 1].level, g.numel())
+                meter.count("down", len(back), links[j - 1].level, g.numel(),
+                            segs[j - 1].last)
                 if not here[j - 1]:
                     net.send(segs[j - 1].party, back)
         return loss
@@ -432,6 +433,7 @@ class Runtime:
                 "bytes_sent": meter.charged,
                 "bytes": meter.record(),
                 "levels": {str(k): v for k, v in sorted(meter.by_level.items())},
+                "level_cuts": meter.cut_record(),
                 "compute_s": ordered, "codec_s": codec_s, "wall_s": wall_s}
 
     def run_round(self, rnd: int) -> dict[str, Any]:

@@ -76,13 +76,17 @@ class Meter:
     labels: int = 0
     # per codec level: [bytes, elements] of the tensors sent at it (both directions)
     by_level: dict[int, list[int]] = field(default_factory=dict)
+    # per (codec level, cut): the same for the hidden states and gradients crossing at the cut
+    # (the stage whose output they are), what `bits_per_elem_by_cut` is measured from
+    by_cut: dict[tuple[int, int], list[int]] = field(default_factory=dict)
 
-    def count(self, kind: str, n: int, level: int | None = None, elems: int = 0) -> None:
+    def count(self, kind: str, n: int, level: int | None = None, elems: int = 0,
+              cut: int | None = None) -> None:
         setattr(self, kind, getattr(self, kind) + n)
         if level is not None:
-            entry = self.by_level.setdefault(level, [0, 0])
-            entry[0] += n
-            entry[1] += elems
+            _tally(self.by_level, level, n, elems)
+            if cut is not None:
+                _tally(self.by_cut, (level, cut), n, elems)
 
     @property
     def charged(self) -> int:
@@ -92,20 +96,36 @@ class Meter:
 
     def dump(self) -> dict[str, Any]:
         """Everything counted, as JSON (a party's process sends it to rank 0)."""
-        return {**self.record(), "by_level": {str(k): v for k, v in self.by_level.items()}}
+        return {**self.record(), "by_level": {str(k): v for k, v in self.by_level.items()},
+                "by_cut": self.cut_record()}
 
     def add(self, other: dict[str, Any]) -> None:
         """Another process's `dump` into this meter."""
         for kind, n in other.items():
             if kind == "by_level":
                 for level, (nbytes, elems) in n.items():
-                    entry = self.by_level.setdefault(int(level), [0, 0])
-                    entry[0] += nbytes
-                    entry[1] += elems
+                    _tally(self.by_level, int(level), nbytes, elems)
+            elif kind == "by_cut":
+                for level, cuts in n.items():
+                    for cut, (nbytes, elems) in cuts.items():
+                        _tally(self.by_cut, (int(level), int(cut)), nbytes, elems)
             else:
                 setattr(self, kind, getattr(self, kind) + n)
+
+    def cut_record(self) -> dict[str, dict[str, list[int]]]:
+        """``by_cut`` as JSON: {level: {cut: [bytes, elements]}}, both in increasing order."""
+        out: dict[str, dict[str, list[int]]] = {}
+        for (level, cut), v in sorted(self.by_cut.items()):
+            out.setdefault(str(level), {})[str(cut)] = list(v)
+        return out
 
     def record(self) -> dict[str, Any]:
         return {"up": self.up, "down": self.down, "adapters": self.adapters,
                 "gradients": self.gradients, "broadcast": self.broadcast,
                 "labels": self.labels}
+
+
+def _tally(table: dict[Any, list[int]], key: Any, nbytes: int, elems: int) -> None:
+    entry = table.setdefault(key, [0, 0])
+    entry[0] += nbytes
+    entry[1] += elems

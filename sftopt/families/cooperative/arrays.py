@@ -41,6 +41,7 @@ class Arrays:
         self.weights = param.sum()  # every busy device holds the whole model
         self.adapter_state = tr.state_factor * m.adapter_dtype_bytes * lora[layers]
         level = inst.codec.levels[tr.upload_level]
+        # adapter gradients are not a cut's hidden state: the level's own figure
         self.upload_bits = lora[layers] * level.bits_per_elem
         self.upload_level = tr.upload_level
 
@@ -65,7 +66,7 @@ class Arrays:
         # the offloading baseline: devices run the embedding and send its output at the
         # upload level; the server trains every block on every device's batch
         self.offload_device_compute = self.batch * fwd[0] / self.flops
-        self.offload_bits = self.batch * m.cut_elems * level.bits_per_elem
+        self.offload_bits = self.batch * m.cut_elems * level.beta(0)  # the hidden state at cut 0
         self.offload_device_memory = param[0] + tr.state_factor * m.adapter_dtype_bytes * lora[
             0] + self.batch * act[0]
         total = self.batch.sum()

@@ -88,8 +88,11 @@ def build_cooperative_model(inst: CooperativeInstance, *, plan_class: str = DEVI
         m.offload.fix(1)
         m.compute = pyo.Expression(m.K, rule=lambda m, k: devs[k].batch * st[0].fwd_flops
                                    / devs[k].flops)
+        # the embedding's output crosses at cut 0: the level's figure for cut 0 if it has one
+        at_cut0 = level.bits_per_elem if level.bits_per_elem_by_cut is None \
+            else level.bits_per_elem_by_cut[0]
         m.bits = pyo.Expression(m.K, rule=lambda m, k: devs[k].batch * inst.model.cut_elems
-                                * level.bits_per_elem)
+                                * at_cut0)
         m.device_memory = pyo.Constraint(m.K, rule=lambda m, k: (
             st[0].param_bytes + state(0) + devs[k].batch * st[0].act_bytes) * m.offload
             <= devs[k].memory_bytes)

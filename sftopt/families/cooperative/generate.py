@@ -74,7 +74,7 @@ def random_instance(
     if n_devices * max_blocks < len(blocks):
         raise ValueError(f"n_devices x max_blocks must be at least the {len(blocks)} blocks; "
                          f"got {n_devices} x {max_blocks}")
-    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
+    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion, L)
     rng = np.random.default_rng(seed)
     flops = 2e12 * 4.0 ** (heterogeneity * rng.uniform(-1, 1, n_devices))
     batch = rng.choice([8, 16, 32], n_devices) if heterogeneity > 0 else np.full(n_devices, 16)

@@ -24,6 +24,7 @@ from ...core.schema import (
     Seq,
     Server,
     TrainingBase,
+    codec_cut_problems,
     fleet_checks,
     integer,
     raise_problems,
@@ -91,6 +92,7 @@ class CooperativeInstance(InstanceBase):
                                         "no fading simulation (its round delay is on the "
                                         "average channel); leave it out",
                                         short(getattr(self.channel, key))))
+        problems += codec_cut_problems(self.codec, L)
         raise_problems(problems + fleet_checks(self, self.channel))
         return self
 

@@ -41,8 +41,9 @@ class Arrays:
         s1, s2 = self.s1, self.s2
         level = inst.codec.levels[tr.level]
         self.level = tr.level
-        self.beta = level.bits_per_elem
         self.cut_elems = m.cut_elems
+        # coded bits per element per pair: over the cell at s1, over the backhaul at s2
+        self.beta_cell, self.beta_back = self.pair_betas(level)
         self.rounds = tr.rounds * (1.0 + tr.eta * level.distortion)
         adapter_bits = 8.0 * m.adapter_dtype_bytes
         # per pair, per sample (work, activations) or per party (held bytes, adapter bits)
@@ -105,13 +106,14 @@ class Arrays:
         both ways with the user's and the edge's adapters."""
         u = np.arange(self.n_users) if users is None else np.asarray(users, dtype=int)
         n = self.batch[u][:, None]
-        act_bits = n * self.cut_elems * self.beta
+        act_bits = n * self.cut_elems * self.beta_cell[None, :]  # at s1, over the cell
+        back_bits = n * self.cut_elems * self.beta_back[None, :]  # at s2, over the backhaul
         with np.errstate(divide="ignore", invalid="ignore"):  # rate 0: masked below
             radio = (act_bits / self.rate_ul[u, e][:, None] + act_bits / self.rate_dl[u, e][:, None]
                      + self.user_adapter_bits[None, :] / self.rate_ul[u, e][:, None])
         t = (n * self.user_work[None, :] / self.user_flops[u][:, None] + radio
              + n * self.edge_work[None, :] / self.edge_flops[e]
-             + (2.0 * act_bits + self.user_adapter_bits[None, :]
+             + (2.0 * back_bits + self.user_adapter_bits[None, :]
                 + self.edge_adapter_bits[None, :]) / self.backhaul[e])
         return np.where(self.allowed[u, e][:, None], t, np.inf)
 
@@ -137,9 +139,17 @@ class Arrays:
     def bits(self, users: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Bits of each user's turn over its cell and over the backhaul (users x pairs)."""
         u = np.arange(self.n_users) if users is None else np.asarray(users, dtype=int)
-        act_bits = 2.0 * self.batch[u][:, None] * self.cut_elems * self.beta
-        radio = act_bits + self.user_adapter_bits[None, :]
-        return radio, radio + self.edge_adapter_bits[None, :]
+        both = 2.0 * self.batch[u][:, None] * self.cut_elems  # elements up and down
+        radio = both * self.beta_cell[None, :] + self.user_adapter_bits[None, :]
+        backhaul = both * self.beta_back[None, :] + self.user_adapter_bits[None, :] \
+            + self.edge_adapter_bits[None, :]
+        return radio, backhaul
+
+    def pair_betas(self, level: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Coded bits per element of codec ``level`` (a CodecLevel) per pair: at the user's cut
+        s1 (the cell) and at the edge's cut s2 (the backhaul)."""
+        return (np.array([level.beta(int(s)) for s in self.s1], dtype=float),
+                np.array([level.beta(int(s)) for s in self.s2], dtype=float))
 
     def pair_index(self, s1: int, s2: int) -> int:
         """The index of the pair (s1, s2), or -1 if it is not a pair of this instance."""

@@ -55,6 +55,10 @@ def build_hierarchical_model(inst: HierarchicalInstance, *,
     act = lambda s: s.act_bytes  # noqa: E731
     bits_of = lambda s: 8.0 * adb * s.lora_params  # noqa: E731
 
+    def coded(cut: int) -> float:  # bits per element of the level at a cut (docs/model.md)
+        per_cut = level.bits_per_elem_by_cut
+        return level.bits_per_elem if per_cut is None else per_cut[cut]
+
     m.E = pyo.RangeSet(0, len(edges) - 1)
     m.U = pyo.RangeSet(0, len(users) - 1)
     m.EP = pyo.Set(dimen=2, initialize=[(e, p) for e in m.E for p in range(len(cand[e]))])
@@ -82,13 +86,14 @@ def build_hierarchical_model(inst: HierarchicalInstance, *,
         r_up = B * math.log2(1.0 + us.tx_power_w * g / (n0 * B))
         r_down = B * math.log2(1.0 + ed.tx_power_w * g / (n0 * B))
         n = us.batch
-        a_bits = n * inst.model.cut_elems * level.bits_per_elem
+        a_bits = n * inst.model.cut_elems * coded(s1)  # the user's output, over the cell
+        b_bits = n * inst.model.cut_elems * coded(s2)  # the edge's output, over the backhaul
         user_adapters = span(0, s1, bits_of)
         edge_adapters = span(s1 + 1, s2, bits_of)
         return (n * span(0, s1, work) / us.flops
                 + a_bits / r_up + a_bits / r_down + user_adapters / r_up
                 + n * span(s1 + 1, s2, work) / ed.flops
-                + (2.0 * a_bits + user_adapters + edge_adapters) / ed.backhaul_bps)
+                + (2.0 * b_bits + user_adapters + edge_adapters) / ed.backhaul_bps)
 
     def cloud_s(u: int, e: int, p: int) -> float:
         return users[u].batch * span(pair_of(e, p)[1] + 1, L + 1, work) / inst.cloud.flops

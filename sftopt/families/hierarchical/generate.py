@@ -67,7 +67,7 @@ def random_instance(
                          f"{model!r}")
     profile = count_profile(model, seq_len, lora_rank=lora_rank)
     L = len(profile["stages"]) - 2
-    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
+    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion, L)
     rng = np.random.default_rng(seed)
     home = rng.integers(0, n_edges, n_users)
     r, ang = 300 * np.sqrt(rng.uniform(0.01, 1, n_users)), rng.uniform(0, 2 * np.pi, n_users)

@@ -31,6 +31,7 @@ from ...core.schema import (
     Strict,
     T,
     TrainingBase,
+    codec_cut_problems,
     distance_gain_problems,
     duplicate_ids,
     integer,
@@ -190,6 +191,7 @@ class HierarchicalInstance(InstanceBase):
                 far += [(f"{at}.distance_m" + (f"[{j}]" if isinstance(values, tuple) else ""),
                          d) for j, d in enumerate(items)]
         problems += distance_gain_problems(far, self.radio.pathloss, "radio.pathloss")
+        problems += codec_cut_problems(self.codec, L)
         raise_problems(problems)
         return self
 

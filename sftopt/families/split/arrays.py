@@ -56,7 +56,9 @@ class Arrays:
         self.snr_dl = inst.server.tx_power_w * self.gain / n0
         self.sample_weight = self.batch / self.batch.sum()
 
-        self.beta = np.array([c.bits_per_elem for c in inst.codec.levels])
+        # coded bits per element per (level, cut): a level's size depends on the tensor it
+        # codes, so a codec table may give it per cut (docs/model.md section 1)
+        self.beta = inst.codec.beta_table(self.L)
         self.delta = np.array([c.distortion for c in inst.codec.levels])
         self.max_distortion = tr.max_distortion
         self.allowed_levels = np.flatnonzero(self.delta <= tr.max_distortion)

@@ -49,7 +49,7 @@ def terms(inst: SplitInstance | Arrays, cuts: np.ndarray, levels: np.ndarray) ->
     cuts = np.asarray(cuts, dtype=int)
     levels = np.asarray(levels, dtype=int)
     crosses = a.has_server[cuts]  # a cut L+1 sends no activations
-    act_bits = np.where(crosses, a.batch * a.cut_elems * a.beta[levels], 0.0)
+    act_bits = np.where(crosses, a.batch * a.cut_elems * a.beta[levels, cuts], 0.0)
     return Terms(
         compute=a.batch * a.w_dev[cuts] / a.flops,
         up_bits=act_bits + a.adapter_bits[cuts] / a.agg_every,
@@ -196,9 +196,9 @@ def index_violations(inst: SplitInstance, cuts: np.ndarray, levels: np.ndarray) 
         if not (inst.training.min_cut <= s <= inst.max_cut):
             out.append(f"device {dev}: cut {s} outside [min_cut, max_cut] = "
                        f"[{inst.training.min_cut}, {inst.max_cut}]")
-        if not (0 <= c < len(a.beta)):
+        if not (0 <= c < len(a.delta)):
             out.append(f"device {dev}: level {c} is not an index into codec.levels "
-                       f"(0..{len(a.beta) - 1})")
+                       f"(0..{len(a.delta) - 1})")
     return out
 
 

@@ -76,10 +76,14 @@ def build_split_model(
     def crossing(k: int):  # 1 when activations cross the air (the server part is not empty)
         return sum(m.x[k, s] for s in m.S if s <= L)
 
-    def act_bits(k: int):
+    def coded(c: int, s: int) -> float:  # bits per element of level c at cut s
+        per_cut = levels[c].bits_per_elem_by_cut
+        return levels[c].bits_per_elem if per_cut is None else per_cut[s]
+
+    def act_bits(k: int):  # zero at cut L+1: nothing crosses the air
         n = devs[k].batch
-        beta = sum(levels[c].bits_per_elem * m.y[k, c] for c in m.C)
-        return n * inst.model.cut_elems * beta * crossing(k)
+        return n * inst.model.cut_elems * sum(
+            coded(c, s) * m.y[k, c] * m.x[k, s] for c in m.C for s in m.S if s <= L)
 
     def adapter_bits(k: int):
         return sum(8.0 * adb * lora_dev[s] * m.x[k, s] for s in m.S) / tr.agg_every

@@ -74,7 +74,9 @@ def evaluate_fixed(inst: SplitInstance, plan: SplitPlan) -> Evaluation:
     w_srv = np.array([work[s + 1:].sum() for s in range(L + 2)])  # stages s+1..L+1
     act_dev, act_srv = np.cumsum(act), np.array([act[s + 1:].sum() for s in range(L + 2)])
     mem_dev, lora_dev = np.cumsum(stage_mem), np.cumsum(lora)
-    beta = np.array([lv.bits_per_elem for lv in levels])
+    # bits per element of level c at cut s = 0..L: the level's per-cut figure, else its own
+    beta = np.array([[lv.bits_per_elem] * (L + 1) if lv.bits_per_elem_by_cut is None
+                     else list(lv.bits_per_elem_by_cut) for lv in levels]).reshape(-1, L + 1)
     delta = np.array([lv.distortion for lv in levels])
 
     n = np.fromiter((d.batch for d in devs), float, K)
@@ -89,7 +91,7 @@ def evaluate_fixed(inst: SplitInstance, plan: SplitPlan) -> Evaluation:
     phi = np.fromiter((p.server_share for p in plan.devices), float, K)
 
     crossing = (s <= L).astype(float)  # the server part is not empty
-    act_bits = n * inst.model.cut_elems * beta[c] * crossing
+    act_bits = n * inst.model.cut_elems * beta[c, np.minimum(s, L)] * crossing
     up = act_bits + 8.0 * adb * lora_dev[s] / tr.agg_every
     down = act_bits
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...core.loading import load_instance
 from ...core.schema import SCHEMA_ID
-from ...profiles import codec_and_accuracy
+from ...profiles import codec_and_accuracy, load_profile
 
 
 def random_instance(
@@ -46,7 +46,8 @@ def random_instance(
     for label, v in (("heterogeneity", heterogeneity), ("memory_pressure", memory_pressure)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0.0 <= v <= 1.0:
             raise ValueError(f"{label} must be a number in [0, 1], got {v!r}")
-    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion)
+    table, eta, max_distortion = codec_and_accuracy(codec, eta, max_distortion,
+                                                    len(load_profile(model)["stages"]) - 2)
     if not isinstance(scaled, bool):
         raise ValueError(f"scaled must be true or false, got {scaled!r}")
     grow = max(1.0, n_devices / 50) if scaled else 1.0

@@ -24,6 +24,7 @@ from ...core.schema import (
     Seq,
     Server,
     TrainingBase,
+    codec_cut_problems,
     fleet_checks,
     integer,
     raise_problems,
@@ -66,6 +67,7 @@ class SplitInstance(InstanceBase):
                                     f"has L = {L} blocks)", str(hi)))
         if lo > hi:
             problems.append(Problem("$.training.min_cut", f"at most max_cut = {hi}", str(lo)))
+        problems += codec_cut_problems(self.codec, L)
         raise_problems(problems + fleet_checks(self, self.channel))
         return self
 

@@ -13,12 +13,13 @@ from ..plans import infeasible, make_result
 from ..schema import SplitInstance
 
 
-def cheapest_level(inst: SplitInstance) -> int | None:
-    """The allowed level (distortion <= max_distortion) with the fewest bits per element."""
+def cheapest_level(inst: SplitInstance, cut: int) -> int | None:
+    """The allowed level (distortion <= max_distortion) with the fewest bits per element at
+    ``cut``."""
     a = inst.arrays
     if len(a.allowed_levels) == 0:
         return None
-    return int(a.allowed_levels[np.argmin(a.beta[a.allowed_levels])])
+    return int(a.allowed_levels[np.argmin(a.beta[a.allowed_levels, cut])])
 
 
 @register("split", "greedy", description="deepest cut per device, cheapest allowed level, exact "
@@ -31,7 +32,7 @@ def solve_greedy(instance: SplitInstance) -> Result:
     if why is not None:
         return infeasible(instance, why)
     cuts = space.deepest()
-    levels = np.full(instance.n_devices, cheapest_level(instance))
+    levels = np.array([cheapest_level(instance, int(s)) for s in cuts])
     alloc = exact_allocation(terms(instance, cuts, levels), instance.arrays.bandwidth)
     return make_result(instance, cuts, levels, alloc.bandwidth, alloc.share,
                        iterations=alloc.iterations, message="deepest cuts, cheapest level")

@@ -467,31 +467,32 @@ def _projected_start(fz: _Fused, t: Terms, talk: np.ndarray, B: float,
 # 10,000 devices a temporary array per operation). The loops have no calls and no branches
 # the compiler cannot turn into selects, so LLVM vectorises them. numpy stays the reference and
 # the fallback; tests hold the two to 1e-12. SFTOPT_NO_NUMBA=1 turns the kernels off.
-_KERNELS: object | None | bool = False  # False: not looked for yet
+_KERNELS: object | None | bool = False  # False: not built yet; None: no numba
 
 
 def _kernels():
-    """The compiled kernels (a namespace), or None without numba (or with SFTOPT_NO_NUMBA=1).
-    Compiled once per machine: numba caches the machine code beside this file."""
+    """The compiled kernels (a namespace), or None: numba not installed, or SFTOPT_NO_NUMBA=1
+    in the environment (read whenever an online system is built, so a process can time both
+    paths). Compiled on first use (about 3 s) and cached beside this file by numba (later
+    processes load them in about 0.4 s)."""
     global _KERNELS
+    if os.environ.get("SFTOPT_NO_NUMBA", "").lower() in ("1", "true", "yes"):
+        return None
     if _KERNELS is False:
         _KERNELS = None
-        if os.environ.get("SFTOPT_NO_NUMBA", "") not in ("1", "true", "yes"):
-            try:
-                import numba
-            except ImportError:
-                pass
-            else:
-                from types import SimpleNamespace
+        try:
+            import numba
+        except ImportError:
+            return None
+        from types import SimpleNamespace
 
-                def jit(f):
-                    return numba.njit(cache=True, error_model="numpy", nogil=True)(f)
+        def jit(f):
+            return numba.njit(cache=True, error_model="numpy", nogil=True)(f)
 
-                global _k_link_jit  # what the kernels call, compiled before them
-                _k_link_jit = jit(_k_link)
-                _KERNELS = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
-                                           project_move=jit(_k_project_move),
-                                           step=jit(_k_step))
+        global _k_link_jit  # what the kernels call, compiled before them
+        _k_link_jit = jit(_k_link)
+        _KERNELS = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
+                                   project_move=jit(_k_project_move), step=jit(_k_step))
     return _KERNELS
 
 

@@ -23,6 +23,9 @@ previous round's optimum (its margin above R, not its T) with each device's own 
 Newton converges in ~4 steps (a damped step re-solves the device equations: Newton on the two
 coupling equations alone); the certificate is the same Lagrangian bound. The cold path keeps
 `_Fused`, whose results the committed references pin.
+With numba installed (extra `fast`) `_Online`'s per-device arithmetic runs in compiled loops
+(`_k_*`, the numpy path's operations in its order; numpy keeps exp, log1p and log); the numpy
+path is the reference and the fallback (SFTOPT_NO_NUMBA=1 forces it).
 
 Also here: SLSQP (`sqp_allocation`, the published method), the same convex program as a conic
 (exponential-cone) model solved by cvxpy (`conic_allocation`, an independent route), equal

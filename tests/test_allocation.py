@@ -398,3 +398,19 @@ def test_kernels_switch_off(monkeypatch) -> None:
     a = al.step()
     assert all(fz.fast is None for fz in al._systems.values())
     assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9
+
+
+def test_kernels_that_do_not_compile_leave_numpy(monkeypatch) -> None:
+    """A kernel numba cannot compile (here: one returning a Python object) means a warning and
+    the numpy path, not a failing allocator."""
+    pytest.importorskip("numba")
+    from sftopt.families.split import allocation
+
+    monkeypatch.setattr(allocation, "_KERNELS", False)
+    monkeypatch.setattr(allocation, "_k_link_jit", allocation._k_link_jit)
+    monkeypatch.setattr(allocation, "_k_residual", lambda *args: object())
+    monkeypatch.delenv("SFTOPT_NO_NUMBA", raising=False)
+    with pytest.warns(RuntimeWarning, match="numba kernels unavailable"):
+        assert allocation._kernels() is None
+    a = Allocator(instance(5, 2), np.array([0, 1, 2, 3, 1]), np.zeros(5, dtype=int)).step()
+    assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9

@@ -474,10 +474,11 @@ _KERNELS: object | None | bool = False  # False: not built yet; None: no numba
 
 
 def _kernels():
-    """The compiled kernels (a namespace), or None: numba not installed, or SFTOPT_NO_NUMBA=1
-    in the environment (read whenever an online system is built, so a process can time both
-    paths). Compiled on first use (about 3 s) and cached beside this file by numba (later
-    processes load them in about 0.4 s)."""
+    """The compiled kernels (a namespace), or None: numba not installed, SFTOPT_NO_NUMBA=1 in
+    the environment (read whenever an online system is built, so a process can time both
+    paths), or a kernel that does not compile (a RuntimeWarning says why). Compiled on first
+    use (about 3 s) and cached beside this file by numba (later processes load them in about
+    0.4 s)."""
     global _KERNELS
     if os.environ.get("SFTOPT_NO_NUMBA", "").lower() in ("1", "true", "yes"):
         return None
@@ -494,8 +495,20 @@ def _kernels():
 
         global _k_link_jit  # what the kernels call, compiled before them
         _k_link_jit = jit(_k_link)
-        _KERNELS = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
-                                   project_move=jit(_k_project_move), step=jit(_k_step))
+        k = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
+                            project_move=jit(_k_project_move), step=jit(_k_step))
+        try:  # compile (or load) now, on one device: a failure here means the numpy path
+            one, two, none = np.ones(1), np.ones((2, 1)), np.zeros(0)
+            out = k.residual(one, two, two, two, two, one, one, one, True, 1.0, 1.0)
+            k.project(one, two, two, two, two, one, one, one, 1.0)
+            k.project_move(one.copy(), one, one, one)
+            k.step(one, out, one, none, none, 1.0, 0.0, 0.0, 1.0, True, True, True)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: numpy still works
+            warnings.warn(f"numba kernels unavailable ({type(exc).__name__}: {exc}); "
+                          "the online allocator runs on numpy", RuntimeWarning, stacklevel=2)
+            _k_link_jit = _k_link
+            return None
+        _KERNELS = k
     return _KERNELS
 
 

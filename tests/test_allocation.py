@@ -323,7 +323,7 @@ def test_compiled_kernels_match_the_numpy_path(n: int, seed: int, monkeypatch) -
     one = rounds[5].copy()
     one[1] = 1e-6
     rounds.insert(6, one)
-    for e in rounds:
+    for i, e in enumerate(rounds):
         a, b = fast.step(e), ref.step(e)
         assert a.message == b.message == ""
         assert a.iterations == b.iterations
@@ -338,8 +338,9 @@ def test_compiled_kernels_match_the_numpy_path(n: int, seed: int, monkeypatch) -
         # multipliers read off the allocation here, independently of the allocator's)
         t = base.with_gains(e)
         assert float(device_delays(t, a.bandwidth, a.share).max()) == a.round_delay
-        w = delay_weights(t, a)
-        assert dual_bound(t, B, a.bandwidth, a.share, w) <= a.round_delay * (1 + 1e-12)
+        if i % 3 == 0 or i in (3, 6):  # the deep fades, and some rounds (a root find each)
+            w = delay_weights(t, a)
+            assert dual_bound(t, B, a.bandwidth, a.share, w) <= a.round_delay * (1 + 1e-12)
 
 
 def test_compiled_kernels_match_numpy_at_any_point(monkeypatch) -> None:

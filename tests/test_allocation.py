@@ -283,3 +283,135 @@ def test_rate_and_slope_keep_their_digits_at_low_snr() -> None:
     for _ in range(2):  # its scratch arrays are reused
         for s, a, c in zip(ev(bb), inv_rate(bb, xs[0]), inv_rate(bb, xs[1]), strict=True):
             assert np.array_equal(s, w[0] * a + w[1] * c)
+
+
+def _need_kernels() -> None:
+    from sftopt.families.split import allocation
+
+    if allocation._kernels() is None:
+        pytest.skip("no compiled kernels: numba not installed, or SFTOPT_NO_NUMBA=1")
+
+
+def _online_pair(n: int, seed: int, monkeypatch):
+    """Two `Allocator`s of one instance: one on the compiled kernels, one on the numpy path."""
+    from sftopt.families.split import allocation
+
+    inst = instance(n, seed)
+    rng = np.random.default_rng(seed)
+    cuts, levels = rng.integers(0, 4, n), rng.integers(0, 3, n)
+    fast = Allocator(inst, cuts, levels)
+    fast.step()
+    assert all(fz.fast is not None for fz in fast._systems.values())
+    monkeypatch.setattr(allocation, "_KERNELS", None)  # what _kernels() gives without numba
+    ref = Allocator(inst, cuts, levels)
+    ref.step()
+    assert all(fz.fast is None for fz in ref._systems.values())
+    return terms(inst, cuts, levels), inst.arrays.bandwidth, fast, ref
+
+
+@pytest.mark.parametrize("n,seed", [(40, 3), (300, 4)])
+def test_compiled_kernels_match_the_numpy_path(n: int, seed: int, monkeypatch) -> None:
+    """The online path on numba kernels (extra `fast`) and on numpy: the same steps, so the
+    same allocation, Newton step count and certificate to 1e-12 round after round (the warm
+    start carries any difference on), through deep fades (factors down to 1e-6)."""
+    _need_kernels()
+    base, B, fast, ref = _online_pair(n, seed, monkeypatch)
+    rng = np.random.default_rng(seed)
+    rounds = list(fading_trace(n, 10, seed=seed))
+    deep = rounds[2] * 10 ** rng.uniform(-6, 0, n)  # every device in some fade
+    rounds.insert(3, deep)
+    one = rounds[5].copy()
+    one[1] = 1e-6
+    rounds.insert(6, one)
+    for i, e in enumerate(rounds):
+        a, b = fast.step(e), ref.step(e)
+        assert a.message == b.message == ""
+        assert a.iterations == b.iterations
+        np.testing.assert_allclose(a.bandwidth, b.bandwidth, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(a.share, b.share, rtol=1e-12, atol=0)
+        for f in ("round_delay", "lower_bound", "price"):
+            assert getattr(a, f) == pytest.approx(getattr(b, f), rel=1e-12, abs=0), f
+        assert a.lower_bound <= a.round_delay
+        assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9
+        assert a.bandwidth.sum() <= B * (1 + 1e-12) and a.share.sum() <= 1 + 1e-12
+        # the round delay is the cost model's, and the bound a valid one (weak duality with
+        # multipliers read off the allocation here, independently of the allocator's)
+        t = base.with_gains(e)
+        assert float(device_delays(t, a.bandwidth, a.share).max()) == a.round_delay
+        if i % 3 == 0 or i in (3, 6):  # the deep fades, and some rounds (a root find each)
+            w = delay_weights(t, a)
+            assert dual_bound(t, B, a.bandwidth, a.share, w) <= a.round_delay * (1 + 1e-12)
+
+
+def test_compiled_kernels_match_numpy_at_any_point(monkeypatch) -> None:
+    """Residual, projection and Newton step of `_Online` at random points, also far from the
+    answer (bands from e^-60 to e^12 of the equal share, where rates lose their digits or the
+    slope is nan): kernels and numpy agree to 1e-12, and on which points are rejected."""
+    _need_kernels()
+    from sftopt.families.split import allocation
+
+    n = 200
+    t, B = random_terms(n, 9)
+    t = t.with_gains(10 ** np.random.default_rng(9).uniform(-6, 0.5, n))
+    talks = (t.up_bits > 0) | (t.down_bits > 0)
+    talk = np.flatnonzero(talks)
+    srv = np.flatnonzero(~talks & (t.server_work > 0))
+    fast = allocation._Online(t, B, talk, srv, True)
+    assert fast.fast is not None
+    ref = allocation._Online(t, B, talk, srv, True)
+    ref.fast = None
+    rng = np.random.default_rng(1)
+    rejected = 0
+    with np.errstate(all="ignore"):
+        for spread in (0.1, 3.0, 30.0):
+            for _ in range(6):
+                u = np.log(B / n) + rng.normal(0.0, spread, len(talk))
+                v, tau = rng.normal(-40.0, 5.0), rng.normal(np.log(fast.R), 3.0)
+                ra, rb = fast.residual(u, v, tau), ref.residual(u, v, tau)
+                assert (ra is None) == (rb is None)
+                if ra is None:
+                    rejected += 1
+                    continue
+                for key in ("b", "D", "nD1", "D2", "qs", "h", "s", "F", "phi", "phis"):
+                    np.testing.assert_allclose(ra[key], rb[key], rtol=1e-12, atol=0,
+                                               err_msg=key)
+                for key in ("P", "gB", "gS", "m"):
+                    assert ra[key] == pytest.approx(rb[key], rel=1e-12, abs=1e-300), key
+                # the step's sums run in another order (a loop, not BLAS), and Cramer's rule
+                # cancels digits at points this far from the answer: 4e-11 seen here
+                for x, y in zip(fast.step(ra), ref.step(rb), strict=True):
+                    np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-12 * np.abs(y).max())
+                pa, pb = fast.project(u, v, tau), ref.project(u, v, tau)
+                np.testing.assert_array_equal(np.isnan(pa), np.isnan(pb))
+                ok = ~np.isnan(pb)
+                np.testing.assert_allclose(pa[ok], pb[ok], rtol=1e-12, atol=1e-12)
+    assert rejected < 18  # most points are evaluated, not just rejected
+
+
+def test_kernels_switch_off(monkeypatch) -> None:
+    """Without numba, or with SFTOPT_NO_NUMBA=1, the online path runs on numpy."""
+    from sftopt.families.split import allocation
+
+    monkeypatch.setattr(allocation, "_KERNELS", False)
+    monkeypatch.setenv("SFTOPT_NO_NUMBA", "1")
+    assert allocation._kernels() is None
+    al = Allocator(instance(5, 2), np.array([0, 1, 2, 3, 1]), np.zeros(5, dtype=int))
+    a = al.step()
+    assert all(fz.fast is None for fz in al._systems.values())
+    assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9
+
+
+def test_kernels_that_do_not_compile_leave_numpy(monkeypatch) -> None:
+    """A kernel numba cannot compile (here: one returning a Python object) means a warning and
+    the numpy path, not a failing allocator."""
+    pytest.importorskip("numba")
+    from sftopt.families.split import allocation
+
+    monkeypatch.setattr(allocation, "_KERNELS", False)
+    monkeypatch.setattr(allocation, "_k_link_jit", allocation._k_link_jit)
+    monkeypatch.setattr(allocation, "_k_residual", lambda *args: object())
+    monkeypatch.delenv("SFTOPT_NO_NUMBA", raising=False)
+    with pytest.warns(RuntimeWarning, match="numba kernels unavailable"):
+        assert allocation._kernels() is None
+    a = Allocator(instance(5, 2), np.array([0, 1, 2, 3, 1]), np.zeros(5, dtype=int)).step()
+    assert (a.round_delay - a.lower_bound) / a.round_delay <= 1e-9

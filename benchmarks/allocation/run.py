@@ -4,8 +4,10 @@ Seeded random instances: the tiny-example model (data/instances/tiny-example.jso
 devices, random cuts and levels. Online use: `Allocator.step` once per Rayleigh fading round,
 timed round by round (median, 90th percentile, max and mean wall time, and the median CPU time
 of the thread, which other jobs on a shared machine disturb less), every round's certificate
-(round delay against its Lagrangian bound) checked. Writes results/allocation.csv and
-results/allocation.json (with package versions, the machine and its load average). Usage:
+(round delay against its Lagrangian bound) checked; on the compiled kernels (`step_warm_*`,
+when numba is installed) and on the numpy path (`step_numpy_*`). Writes results/allocation.csv
+and results/allocation.json (with package versions, the machine and its load average).
+`figure.py` draws results/reallocation.png from them. Usage:
     .venv/bin/python benchmarks/allocation/run.py [--sizes 10 100 1000 10000] [--sqp-max 100]
 """
 
@@ -26,7 +28,7 @@ import numpy as np
 from sftopt import load_instance
 from sftopt.channel import fading_trace
 from sftopt.core.result import versions
-from sftopt.families.split.allocation import Allocator, allocate
+from sftopt.families.split.allocation import Allocator, _kernels, allocate
 from sftopt.families.split.cost import terms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +60,52 @@ def timed(fn, repeats: int) -> tuple[float, float, object]:
         out = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), min(times), out
+
+
+def online(inst, cuts, levels, trace: np.ndarray, name: str, no_numba: bool) -> dict:
+    """`Allocator.step` round by round over ``trace`` (numpy path if ``no_numba``): wall time
+    (median, p90, max, mean), thread CPU time (median, p90, max: a shared machine's other jobs
+    preempt a round, which wall time counts and CPU time does not), the largest certified gap
+    and the rounds that fell back to the nested method."""
+    before = os.environ.get("SFTOPT_NO_NUMBA")
+    if no_numba:
+        os.environ["SFTOPT_NO_NUMBA"] = "1"  # read when the allocator builds its system
+    try:
+        al = Allocator(inst, cuts, levels)
+        al.step()  # the average channel first, as the simulation does
+    finally:
+        if before is None:
+            os.environ.pop("SFTOPT_NO_NUMBA", None)
+        else:
+            os.environ["SFTOPT_NO_NUMBA"] = before
+    wall, cpu, gaps, fallbacks = [], [], [], 0
+    for e in trace:
+        t0, c0 = time.perf_counter(), time.thread_time()
+        a = al.step(e)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.thread_time() - c0)
+        gaps.append((a.round_delay - a.lower_bound) / a.round_delay)
+        fallbacks += a.message == "nested method"
+    pre = name
+    return {f"{pre}_ms": statistics.median(wall) * 1e3,
+            f"{pre}_ms_p90": float(np.percentile(wall, 90)) * 1e3,
+            f"{pre}_ms_max": max(wall) * 1e3, f"{pre}_ms_mean": statistics.mean(wall) * 1e3,
+            f"{pre}_cpu_ms": statistics.median(cpu) * 1e3,
+            f"{pre}_cpu_ms_p90": float(np.percentile(cpu, 90)) * 1e3,
+            f"{pre}_cpu_ms_max": max(cpu) * 1e3,
+            f"{pre}_max_certified_gap": max(gaps), f"{pre}_nested_fallbacks": fallbacks}
+
+
+def _numba_versions() -> dict[str, str]:
+    """numba and llvmlite, when installed (the compiled kernels of the online path)."""
+    import contextlib
+    from importlib import metadata
+
+    out = {}
+    for pkg in ("numba", "llvmlite"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
 
 
 def _shown(path: Path) -> str:
@@ -96,29 +144,20 @@ def main() -> None:
                 row.update(sqp_ms=sq_med * 1e3, sqp_iterations=sq.iterations,
                            sqp_round_delay_s=sq.round_delay,
                            sqp_excess=(sq.round_delay - ex.round_delay) / ex.round_delay)
-            # online use: one re-allocation per fading round, warm-started vs cold
+            # online use: one re-allocation per fading round, warm-started vs cold; the
+            # warm step on the compiled kernels (numba, when installed) and on numpy
             trace = fading_trace(n, args.rounds, seed)
-            al = Allocator(inst, cuts, levels)
-            al.step()  # the average channel first, as the simulation does
-            wall, cpu, gaps, fallbacks = [], [], [], 0
-            for e in trace:
-                t0, c0 = time.perf_counter(), time.thread_time()
-                a = al.step(e)
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.thread_time() - c0)
-                gaps.append((a.round_delay - a.lower_bound) / a.round_delay)
-                fallbacks += a.message == "nested method"
+            row["kernels"] = "numba" if _kernels() is not None else "none"
+            paths = [("step_warm", False), ("step_numpy", True)]
+            if row["kernels"] == "none":
+                paths = [("step_warm", True)]
+            for name, no_numba in paths:
+                row.update(online(inst, cuts, levels, trace, name, no_numba))
             t0 = time.perf_counter()
             for e in trace:
                 allocate(t.with_gains(e), B, "exact")
             cold = (time.perf_counter() - t0) / args.rounds
-            row.update(step_warm_ms=statistics.median(wall) * 1e3,
-                       step_warm_ms_p90=float(np.percentile(wall, 90)) * 1e3,
-                       step_warm_ms_max=max(wall) * 1e3,
-                       step_warm_ms_mean=statistics.mean(wall) * 1e3,
-                       step_cpu_ms=statistics.median(cpu) * 1e3,
-                       step_max_certified_gap=max(gaps), step_nested_fallbacks=fallbacks,
-                       step_cold_ms=cold * 1e3)
+            row.update(step_cold_ms=cold * 1e3)
             rows.append(row)
             print({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in row.items()},
                   flush=True)
@@ -129,7 +168,8 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    meta = {"versions": versions(), "machine": {"platform": platform.platform(),
+    vers = {**versions(), **_numba_versions()}
+    meta = {"versions": vers, "machine": {"platform": platform.platform(),
                                                 "processor": platform.processor(),
                                                 "cpus": os.cpu_count(),
                                                 "load_average_1_5_15_min": {

@@ -23,6 +23,9 @@ previous round's optimum (its margin above R, not its T) with each device's own 
 Newton converges in ~4 steps (a damped step re-solves the device equations: Newton on the two
 coupling equations alone); the certificate is the same Lagrangian bound. The cold path keeps
 `_Fused`, whose results the committed references pin.
+With numba installed (extra `fast`) `_Online`'s per-device arithmetic runs in compiled loops
+(`_k_*`, the numpy path's operations in its order; numpy keeps exp, log1p and log); the numpy
+path is the reference and the fallback (SFTOPT_NO_NUMBA=1 forces it).
 
 Also here: SLSQP (`sqp_allocation`, the published method), the same convex program as a conic
 (exponential-cone) model solved by cvxpy (`conic_allocation`, an independent route), equal
@@ -32,7 +35,9 @@ shares, `delay_weights` (the KKT weights: sensitivity of the optimum to each dev
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -455,6 +460,196 @@ def _projected_start(fz: _Fused, t: Terms, talk: np.ndarray, B: float,
     return u, v, T
 
 
+# --------------------------------------------------------------------------- compiled kernels
+# The online path's per-device arithmetic (`_Online.residual`, `.project`, `.step`) fused into
+# loops compiled by numba when it is installed (extra `fast`). numpy keeps the transcendental
+# functions (exp, log1p, log: its SIMD versions are ~5x faster per element than the scalar
+# libm calls a compiled loop makes); the loops do the rest -- the rate's derivatives, the
+# delay equations, the Newton steps -- operation by operation as numpy does them, in one pass
+# where numpy makes dozens of calls over 1,000-element arrays (each ~1-3 us of overhead, and at
+# 10,000 devices a temporary array per operation). The loops have no calls and no branches
+# the compiler cannot turn into selects, so LLVM vectorises them. numpy stays the reference and
+# the fallback; tests hold the two to 1e-12. SFTOPT_NO_NUMBA=1 turns the kernels off.
+_KERNELS: object | None | bool = False  # False: not built yet; None: no numba
+
+
+def _kernels():
+    """The compiled kernels (a namespace), or None: numba not installed, SFTOPT_NO_NUMBA=1 in
+    the environment (read whenever an online system is built, so a process can time both
+    paths), or a kernel that does not compile (a RuntimeWarning says why). Compiled on first
+    use (about 3 s) and cached beside this file by numba (later processes load them in about
+    0.4 s)."""
+    global _KERNELS
+    if os.environ.get("SFTOPT_NO_NUMBA", "").lower() in ("1", "true", "yes"):
+        return None
+    if _KERNELS is False:
+        _KERNELS = None
+        try:
+            import numba
+        except ImportError:
+            return None
+        from types import SimpleNamespace
+
+        def jit(f):
+            return numba.njit(cache=True, error_model="numpy", nogil=True)(f)
+
+        global _k_link_jit  # what the kernels call, compiled before them
+        _k_link_jit = jit(_k_link)
+        k = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
+                            project_move=jit(_k_project_move), step=jit(_k_step))
+        try:  # compile (or load) now, on one device: a failure here means the numpy path
+            one, two, none = np.ones(1), np.ones((2, 1)), np.zeros(0)
+            out = k.residual(one, two, two, two, two, one, one, one, True, 1.0, 1.0)
+            k.project(one, two, two, two, two, one, one, one, 1.0)
+            k.project_move(one.copy(), one, one, one)
+            k.step(one, out, one, none, none, 1.0, 0.0, 0.0, 1.0, True, True, True)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure: numpy still works
+            warnings.warn(f"numba kernels unavailable ({type(exc).__name__}: {exc}); "
+                          "the online allocator runs on numpy", RuntimeWarning, stacklevel=2)
+            _k_link_jit = _k_link
+            return None
+        _KERNELS = k
+    return _KERNELS
+
+
+def _k_link(b, x, z, lg):
+    """1/r, -(1/r)' and (1/r)'' of one link at one band, from z = x/b and lg = log1p(z):
+    `channel._inv_rate_terms`' operations in its order (SMALL_Z = 1e-3 and its series
+    inlined), so the same bits."""
+    ln2 = 0.6931471805599453
+    r = (b * lg) / ln2
+    inv = 1.0 / r
+    if z < 1e-3:
+        r1 = z * z * (0.5 - z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0)))))
+    else:
+        r1 = lg - z / (z + 1.0)
+    r1 = r1 / ln2
+    t1 = (r1 * inv) * inv
+    t = ln2 * ((b + x) * (b + x))
+    r2 = -(x * z) / t
+    t2 = ((((2.0 * r1) * r1 - r * r2) * inv) * inv) * inv
+    return inv, t1, t2
+
+
+_k_link_jit = _k_link
+
+
+def _k_residual(b, x, w, z, lg, floor, gap, rS, price, ev, et):
+    """`_Online.residual` but its logs: rows D, -D', D'', qs, h, s, h/s, phi."""
+    m = len(b)
+    out = np.empty((8, m))
+    for k in range(m):
+        # the rate terms inlined by hand: a call with arrays would keep the loop from vectorising
+        i0, a0, c0 = _k_link_jit(b[k], x[0, k], z[0, k], lg[0, k])
+        i1, a1, c1 = _k_link_jit(b[k], x[1, k], z[1, k], lg[1, k])
+        D = w[0, k] * i0 + w[1, k] * i1
+        nD1 = w[0, k] * a0 + w[1, k] * a1
+        D2 = w[0, k] * c0 + w[1, k] * c1
+        s = gap[k] + et
+        sq = np.sqrt(nD1)
+        h = D - floor[k]
+        qs = (rS[k] / ev) * sq
+        phi = (rS[k] * ev) / sq
+        if price:
+            h = h + qs
+        else:
+            qs = phi = 0.0
+        h = h if (h >= 1e-300 or h != h) else 1e-300  # np.maximum: nan stays nan
+        out[0, k], out[1, k], out[2, k], out[3, k] = D, nD1, D2, qs
+        out[4, k], out[5, k], out[6, k], out[7, k] = h, s, h / s, phi
+    return out
+
+
+def _k_project(b, x, w, z, lg, floor, gap, q, et):
+    """One sweep of `_Online.project` but its logs: rows h/s, h and b (-D' + qs D''/(2(-D')))
+    (the Newton step is log(h/s) h / the third)."""
+    m = len(b)
+    out = np.empty((3, m))
+    for k in range(m):
+        i0, a0, c0 = _k_link_jit(b[k], x[0, k], z[0, k], lg[0, k])
+        i1, a1, c1 = _k_link_jit(b[k], x[1, k], z[1, k], lg[1, k])
+        D = w[0, k] * i0 + w[1, k] * i1
+        nD1 = w[0, k] * a0 + w[1, k] * a1
+        D2 = w[0, k] * c0 + w[1, k] * c1
+        s = gap[k] + et
+        sq = np.sqrt(nD1)
+        qs = q[k] * sq
+        h = D - floor[k] + qs
+        h = h if (h >= 1e-300 or h != h) else 1e-300
+        out[0, k], out[1, k] = h / s, h
+        out[2, k] = b[k] * (nD1 + qs * D2 / (2.0 * nD1))
+    return out
+
+
+def _k_project_move(u, lr, h, den):
+    """u += clip(log(h/s) h / den, -4, 4); the largest |step| (nan if any is nan)."""
+    big = 0.0
+    for k in range(len(u)):
+        st = lr[k] * h[k] / den[k]
+        if st > 4.0:
+            st = 4.0
+        elif st < -4.0:
+            st = -4.0
+        u[k] += st
+        a = abs(st)
+        if a != a or (big == big and a > big):  # a nan stays
+            big = a
+    return big
+
+
+def _k_step(b, out, F, phis, Ss, et, gB, gS, P, band, share, price):
+    """`_Online.step`: the border's sums, Cramer's rule, then du. ok False: singular border.
+    The per-device terms first (a loop the compiler vectorises), then the sums."""
+    m = len(b)
+    ia = np.empty(m)
+    c = np.empty(m)
+    d = np.empty(m)
+    ba = np.empty(m)
+    ea = np.empty(m)
+    for k in range(m):
+        nD1, D2, qs, h, s, phi = out[1, k], out[2, k], out[3, k], out[4, k], out[5, k], out[7, k]
+        ia[k] = h / (-b[k] * (nD1 + qs * D2 / (2.0 * nD1)))  # 1 / (dF_k/du_k)
+        c[k] = (-0.5 / h) * qs  # dF_k/dv
+        d[k] = -et / s  # dF_k/dtau
+        ba[k] = b[k] * ia[k]
+        ea[k] = (phi * b[k] * D2 / (2.0 * nD1)) * ia[k]
+    a11 = a12 = r1 = a21 = a22 = r2 = sb = sphi = 0.0
+    for k in range(m):
+        a11 -= ba[k] * d[k]
+        a12 -= ba[k] * c[k]
+        r1 += ba[k] * F[k]
+        a21 -= ea[k] * d[k]
+        a22 -= ea[k] * c[k]
+        r2 += ea[k] * F[k]
+        sb += b[k]
+        sphi += out[7, k]
+    r1 += -gB * sb
+    if not band:
+        a11 = a12 = r1 = 0.0
+    sp2 = 0.0
+    for j in range(len(Ss)):
+        sp2 += phis[j] ** 2 / Ss[j]
+    a21 += -et * sp2
+    a22 += 0.5 * sphi
+    r2 += -gS * P
+    if not share:
+        a21 = a22 = r2 = 0.0
+    ok = True
+    dtau = dv = 0.0
+    if price:
+        det = a11 * a22 - a12 * a21
+        if det == 0.0 or det != det:
+            ok = False
+        else:
+            dtau, dv = (r1 * a22 - a12 * r2) / det, (a11 * r2 - a21 * r1) / det
+    else:
+        dtau = r1 / a11 if band else r2 / a21
+    du = ia  # reused: du_k = (F_k + c_k dv + d_k dtau) * -ia_k
+    for k in range(m):
+        du[k] = (F[k] + c[k] * dv + d[k] * dtau) * -ia[k]
+    return du, dv, dtau, ok
+
+
 class _Online:
     """Newton's method on the whole KKT system (one device evaluation per step).
 
@@ -479,6 +674,7 @@ class _Online:
         self.band = len(talk) > 0
         self.share = bool(price or len(srv))
         self._reach()
+        self.fast = _kernels()  # compiled kernels (numba) or None: the numpy expressions
 
     def _reach(self) -> None:
         reach = self.C + self.comm.floor
@@ -499,6 +695,8 @@ class _Online:
     def residual(self, u: np.ndarray, v: float, tau: float) -> dict[str, np.ndarray] | None:
         """The residuals at (u, v, tau), what the step needs, and the merit m (sum of squares);
         None where they are not finite."""
+        if self.fast is not None:
+            return self._residual_fast(u, v, tau)
         b = np.exp(u)
         D, nD1, D2 = self.comm(b)
         et = math.exp(tau)
@@ -527,9 +725,44 @@ class _Online:
         return {"u": u, "b": b, "D": D, "nD1": nD1, "D2": D2, "qs": qs, "h": h, "s": s,
                 "et": et, "F": F, "phi": phi, "phis": phis, "P": P, "gB": gB, "gS": gS, "m": m}
 
+    def _residual_fast(self, u: np.ndarray, v: float, tau: float
+                       ) -> dict[str, np.ndarray] | None:
+        """`residual` with its arithmetic in the compiled kernel."""
+        et = math.exp(tau)
+        ev = math.exp(0.5 * v) if self.price else 1.0
+        x, w = self.comm._eval.x, self.comm._eval.w
+        # (floating-point warnings are off here: see `_solve_parts`)
+        b = np.exp(u)
+        z = x / b
+        out = self.fast.residual(b, x, w, z, np.log1p(z), self.comm.floor, self.gap, self.rS,
+                                 self.price, ev, et)
+        F = np.log(out[6])
+        phi = out[7]
+        if len(self.Ss):
+            phis = self.Ss / (self.gap_s + et)
+            P = float(phi.sum() + phis.sum())
+        else:
+            phis, P = self.Ss, float(phi.sum())
+        sb = float(b.sum())
+        gB = math.log(sb / self.B) if self.band and sb > 0 else (np.inf if self.band else 0.0)
+        gS = math.log(P) if self.share and P > 0 else (0.0 if not self.share else np.inf)
+        m = float(F @ F) + gB * gB + gS * gS
+        if not math.isfinite(m):
+            return None
+        return {"u": u, "b": b, "D": out[0], "nD1": out[1], "D2": out[2], "qs": out[3],
+                "h": out[4], "s": out[5], "et": et, "F": F, "phi": phi, "phis": phis,
+                "P": P, "gB": gB, "gS": gS, "m": m, "out": out}
+
     def step(self, r: dict[str, np.ndarray]) -> tuple[np.ndarray, float, float]:
         """The Newton step (du, dv, dtau): du_k from row k given (dv, dtau), which solve the two
         linearised coupling equations (Cramer's rule)."""
+        if "out" in r:  # the compiled kernel's residual: its step too
+            du, dv, dtau, ok = self.fast.step(r["b"], r["out"], r["F"], r["phis"], self.Ss,
+                                              r["et"], r["gB"], r["gS"], r["P"], self.band,
+                                              self.share, self.price)
+            if not ok:
+                raise np.linalg.LinAlgError("singular border")
+            return du, dv, dtau
         b, F, phi, h, nD1, D2 = r["b"], r["F"], r["phi"], r["h"], r["nD1"], r["D2"]
         # d F_k / d u_k = -b (-D' + qs D'' / (2 (-D'))) / h < 0; its inverse ia
         ia = h / (-b * (nD1 + r["qs"] * D2 / (2.0 * nD1)))
@@ -563,11 +796,13 @@ class _Online:
         its slope is then nan, the trial's merit too, and the line search rejects it."""
         if not self.band:
             return u
-        s = self.gap + math.exp(tau)
-        q = self.rS * math.exp(-0.5 * v) if self.price else np.zeros(len(u))
         # from within e^100 of the whole band (a trial may propose any u): 30 steps of at most
         # 4 then keep every band a finite positive number
         lb = math.log(self.B)
+        if self.fast is not None:
+            return self._project_fast(u, v, tau, lb, tol, max_iter)
+        s = self.gap + math.exp(tau)
+        q = self.rS * math.exp(-0.5 * v) if self.price else np.zeros(len(u))
         u = np.clip(u, lb - 100.0, lb + 20.0)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             for _ in range(max_iter):
@@ -582,6 +817,22 @@ class _Online:
                 u += step
                 if not np.abs(step).max(initial=0.0) > tol:  # converged (or nan: rejected)
                     break
+        return u
+
+    def _project_fast(self, u: np.ndarray, v: float, tau: float, lb: float, tol: float,
+                      max_iter: int) -> np.ndarray:
+        """`project` with its arithmetic in the compiled kernels."""
+        x, w = self.comm._eval.x, self.comm._eval.w
+        et = math.exp(tau)
+        q = self.rS * math.exp(-0.5 * v) if self.price else np.zeros(len(u))
+        u = np.minimum(np.maximum(u, lb - 100.0), lb + 20.0)  # np.clip, without its wrapper
+        # (floating-point warnings are off here: see `_solve_parts`)
+        for _ in range(max_iter):
+            b = np.exp(u)
+            z = x / b
+            out = self.fast.project(b, x, w, z, np.log1p(z), self.comm.floor, self.gap, q, et)
+            if not self.fast.project_move(u, np.log(out[0]), out[1], out[2]) > tol:
+                break  # converged (or nan: rejected)
         return u
 
     def _search(self, u: np.ndarray, v: float, tau: float, du: np.ndarray, dv: float,
@@ -753,10 +1004,15 @@ def _solve_parts(t: Terms, B: float, talks: np.ndarray, serves: np.ndarray, tol:
                 (lambda fz, t, tk, B, w=start: _online_projected_start(fz, t, tk, B, w), 25)]
             tries += [(_online_projected_start, 60), (_online_start, 200)]
         got = None
-        for guess, budget in tries:
-            got = fz.solve(*guess(fz, t, tk, B), tol=tol, max_iter=budget)
-            if got is not None:
-                break
+        # the compiled path leaves floating-point warnings off for the whole solve (one switch
+        # instead of one per evaluation: each costs microseconds): a trial point may overflow
+        # or divide by zero, its merit is then not finite and the line search rejects it
+        quiet = getattr(fz, "fast", None) is not None
+        with np.errstate(all="ignore") if quiet else contextlib.nullcontext():
+            for guess, budget in tries:
+                got = fz.solve(*guess(fz, t, tk, B), tol=tol, max_iter=budget)
+                if got is not None:
+                    break
         if got is None:
             return None
         u, v, T_or_tau, r, n = got

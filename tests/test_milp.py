@@ -133,3 +133,14 @@ def test_milp_through_child_processes_is_still_exact(monkeypatch):
     assert m.status == Status.OPTIMAL, m.message
     assert m.objective == pytest.approx(opt, rel=1e-5)
     assert m.bound <= opt * (1 + 1e-9)
+
+
+def test_milp_stops_while_building_the_model_at_its_deadline():
+    """Past the deadline before HiGHS runs (on large instances the Python model build alone
+    outlasts short limits): the incumbent, its bound, termination time_limit, no traceback."""
+    inst = tiny_instance(**CASES[0])
+    m = solve(inst, "milp", time_limit=0, certify=False)
+    _check_plan(inst, m)
+    assert m.termination == "time_limit"
+    assert "while building the model" in m.message
+    assert m.bound <= m.objective

@@ -72,6 +72,16 @@ _NEAR = 1e-3  # a new tangent point within this relative distance of an old one 
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
 
 
+class _OutOfTime(Exception):
+    """The deadline passed while the model was being built (Python loops HiGHS never sees)."""
+
+
+def _check(deadline: Deadline | None, i: int, every: int = 256) -> None:
+    """Raise _OutOfTime past the deadline, looking at the clock every ``every`` calls of i."""
+    if deadline is not None and i % every == 0 and deadline.expired():
+        raise _OutOfTime
+
+
 @dataclass
 class _Points:
     """Tangent points per option (device k, option column o): band fractions b/B, shares."""
@@ -134,7 +144,8 @@ def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarra
     return band * (1 - 1e-9), share * (1 - 1e-9)
 
 
-def _initial_points(table: OptionTable, T_hi: float, B: float, n: int) -> _Points:
+def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
+                    deadline: Deadline | None = None) -> _Points:
     """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), and the
     option's least band and share at round delay T_hi (where the least-need rows bind)."""
     points = _Points()
@@ -143,6 +154,7 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int) -> _Point
     bmin, smin = _least_needs(_option_terms(table, kk, oo), T_hi, B)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
     for p in range(len(kk)):
+        _check(deadline, p)
         k, o = int(kk[p]), int(oo[p])
         for v in grid:
             points.add(k, o, float(v), float(v))
@@ -184,8 +196,10 @@ def _allocate(inst: SplitInstance, table: OptionTable, choice: np.ndarray, plan:
 class _Model:
     """Column layout and row assembly of one MILP."""
 
-    def __init__(self, inst: SplitInstance, table: OptionTable, tau: float):
+    def __init__(self, inst: SplitInstance, table: OptionTable, tau: float,
+                 deadline: Deadline | None = None):
         self.inst, self.table, self.tau = inst, table, tau
+        self.deadline = deadline
         a = inst.arrays
         self.K = inst.n_devices
         self.kk, self.oo = np.nonzero(table.valid)  # option p = (kk[p], oo[p])
@@ -282,6 +296,7 @@ class _Model:
         first = np.searchsorted(self.kk, np.arange(self.K))
         last = np.searchsorted(self.kk, np.arange(self.K), side="right")
         for k in range(self.K):
+            _check(self.deadline, k, 64)
             ps = list(range(first[k], last[k]))
             self.row(1.0, 1.0, [self.X + p for p in ps], [1.0] * len(ps))
             # T >= C x + tc + ts
@@ -322,7 +337,9 @@ class _Model:
                   np.array([r[1] for r in self.rows]), len(index),
                   np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
                   np.array(value, dtype=float))
+        _check(self.deadline, 0)
         self.add_tangents(h, points.all())
+        _check(self.deadline, 0)
         if not relax:
             h.changeColsIntegrality(P, np.arange(P, dtype=np.int32),
                                     np.full(P, highspy.HighsVarType.kInteger, dtype=np.uint8))
@@ -506,133 +523,141 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     if plan.cuts is None:
         return infeasible(instance, "milp: no initial plan has a finite delay")
     tau = T_lo
-    points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device)
-
-    def incumbent_points() -> list[tuple[int, int, int, float]]:
-        # the incumbent's band and share of device k: a good operating point for all its options
-        new = []
-        for k, o in zip(*np.nonzero(table.valid), strict=True):
-            new += points.add(int(k), int(o), plan.band[k] / a.bandwidth, plan.share[k])
-        return new
-
-    incumbent_points()
 
     def gap() -> float:
         return (plan.total - lb) / plan.total
 
-    def raise_T_lo(red: OptionTable) -> float:
-        # every plan has R x T >= lb, and a plan better than the incumbent uses options of
-        # `red` only, so its R <= R_max(red): T >= lb / R_max(red)
-        return max(T_lo, lb / _r_max(instance, red) * (1 - 1e-9))
+    lp_done, it = 0, 0
+    try:  # on large instances building the model outlasts the time limit: _OutOfTime
+        points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device,
+                                 deadline)
 
-    def use(model: _Model, sol: np.ndarray, x_min: float) -> list[tuple[int, int, int, float]]:
-        """Perspective points of the solution, and its rounding allocated exactly."""
-        new = []
-        for k, o, b, s in model.perspective_points(sol, x_min):
-            new += points.add(k, o, b, s)
-        x = sol[:model.P]
-        choice = np.zeros(K, dtype=int)
-        best_x = np.full(K, -1.0)
-        for p in range(model.P):
-            k = model.kk[p]
-            if x[p] > best_x[k]:
-                best_x[k], choice[k] = x[p], model.oo[p]
-        before = plan.total
-        got = _allocate(instance, table, choice, plan, rel_tol)
-        if got is not None:
-            for k in range(K):
-                new += points.add(k, int(choice[k]), got[0][k], got[1][k])
-        if plan.total < before:
-            new += incumbent_points()
-        return new
+        def incumbent_points() -> list[tuple[int, int, int, float]]:
+            # the incumbent's band and share of device k: a good operating point for all its options
+            new = []
+            for i, (k, o) in enumerate(zip(*np.nonzero(table.valid), strict=True)):
+                _check(deadline, i)
+                new += points.add(int(k), int(o), plan.band[k] / a.bandwidth, plan.share[k])
+            return new
 
-    # LP rounds: tangents at the LP's perspective points until its bound stalls (cheap: the
-    # simplex restarts from the last basis); each bound also raises T_lo
-    lp_done = 0
-    red = _reduce(instance, table, plan, r_min, T_lo)
-    T_lo = raise_T_lo(red)
-    model = _Model(instance, red, tau)
-    T_hi = plan.total / r_min / tau * (1 + 1e-7)
-    h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau), relax=True)
-    prev = -math.inf
-    while lp_done < lp_rounds and gap() > gap_tol:
-        remaining = lp_deadline.remaining()
-        if remaining <= 0:
-            break
-        out = highs.run(h, remaining)
-        lp_done += 1
-        ms = out.status
-        if ms == highspy.HighsModelStatus.kInfeasible:
-            lb = max(lb, plan.total * (1 - _SAFETY))
-            break
-        if ms != highspy.HighsModelStatus.kOptimal:
-            break
-        val = a.rounds * tau * out.objective
-        lb = max(lb, val * (1 - _SAFETY))
-        new = use(model, out.x, _X_MIN)
-        if val - prev <= 5e-5 * abs(val) or not new:
-            break
-        prev = val
-        T_new = raise_T_lo(red)
-        if T_new > T_lo * (1 + 1e-6):
-            T_lo = T_new
-            model.set_T_lo(h, T_lo / tau, max(T_hi, T_lo / tau))
-        model.add_tangents(h, new)
-    del h
+        incumbent_points()
 
-    it, reason = 0, f"max_iter {max_iter} reached"
-    termination = Termination.ITERATION_LIMIT
-    shrink = 1.0
-    log.info("milp: %d LP round(s); incumbent %.6g s, bound %.6g s, gap %.3g", lp_done,
-             plan.total, lb, gap())
-    for it in range(1, max_iter + 1):
-        if gap() <= gap_tol:
-            termination, reason = Termination.CONVERGED, "gap closed"
-            break
-        remaining = deadline.remaining()
-        if remaining <= 0:
-            termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
-            break
-        T_hi = plan.total / r_min / tau * (1 + 1e-7)
+        def raise_T_lo(red: OptionTable) -> float:
+            # every plan has R x T >= lb, and a plan better than the incumbent uses options of
+            # `red` only, so its R <= R_max(red): T >= lb / R_max(red)
+            return max(T_lo, lb / _r_max(instance, red) * (1 - 1e-9))
+
+        def use(model: _Model, sol: np.ndarray, x_min: float) -> list[tuple[int, int, int, float]]:
+            """Perspective points of the solution, and its rounding allocated exactly."""
+            new = []
+            for k, o, b, s in model.perspective_points(sol, x_min):
+                new += points.add(k, o, b, s)
+            x = sol[:model.P]
+            choice = np.zeros(K, dtype=int)
+            best_x = np.full(K, -1.0)
+            for p in range(model.P):
+                k = model.kk[p]
+                if x[p] > best_x[k]:
+                    best_x[k], choice[k] = x[p], model.oo[p]
+            before = plan.total
+            got = _allocate(instance, table, choice, plan, rel_tol)
+            if got is not None:
+                for k in range(K):
+                    new += points.add(k, int(choice[k]), got[0][k], got[1][k])
+            if plan.total < before:
+                new += incumbent_points()
+            return new
+
+        # LP rounds: tangents at the LP's perspective points until its bound stalls (cheap: the
+        # simplex restarts from the last basis); each bound also raises T_lo
+        lp_done = 0
         red = _reduce(instance, table, plan, r_min, T_lo)
         T_lo = raise_T_lo(red)
-        model = _Model(instance, red, tau)
-        h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau))
-        remaining = deadline.remaining()  # building a large model takes seconds: count them
-        if remaining <= 0:
-            termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
-            break
-        # early iterations need only a rough MILP optimum: its dual bound is valid anyway
-        mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
-        out = highs.run(h, remaining, options={"mip_rel_gap": mip_gap, "threads": int(threads),
-                                                "random_seed": int(seed)},
-                        start=None if plan.choice is None else model.start(plan))
-        ms = out.status
-        if ms == highspy.HighsModelStatus.kInfeasible:
-            # no plan with T <= T_hi beats the incumbent within the relaxation
-            lb = max(lb, plan.total * (1 - _SAFETY))
-            continue
-        if math.isfinite(out.dual_bound):
-            lb = max(lb, a.rounds * tau * out.dual_bound * (1 - _SAFETY))
-        if not out.feasible:
-            if ms == highspy.HighsModelStatus.kTimeLimit:
-                termination = Termination.TIME_LIMIT
-                reason = f"time_limit {time_limit:g} s reached"
-                if out.killed:
-                    reason += " (HiGHS stopped from outside: it overruns its own limit)"
+        model = _Model(instance, red, tau, deadline)
+        T_hi = plan.total / r_min / tau * (1 + 1e-7)
+        h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau), relax=True)
+        prev = -math.inf
+        while lp_done < lp_rounds and gap() > gap_tol:
+            remaining = lp_deadline.remaining()
+            if remaining <= 0:
                 break
-            termination = Termination.CONVERGED
-            reason = f"HiGHS {h.modelStatusToString(ms)} in iteration {it}"
-            break
-        new = use(model, out.x, 0.5)
-        log.info("milp: iteration %d; incumbent %.6g s, bound %.6g s, gap %.3g", it,
+            out = highs.run(h, remaining)
+            lp_done += 1
+            ms = out.status
+            if ms == highspy.HighsModelStatus.kInfeasible:
+                lb = max(lb, plan.total * (1 - _SAFETY))
+                break
+            if ms != highspy.HighsModelStatus.kOptimal:
+                break
+            val = a.rounds * tau * out.objective
+            lb = max(lb, val * (1 - _SAFETY))
+            new = use(model, out.x, _X_MIN)
+            if val - prev <= 5e-5 * abs(val) or not new:
+                break
+            prev = val
+            T_new = raise_T_lo(red)
+            if T_new > T_lo * (1 + 1e-6):
+                T_lo = T_new
+                model.set_T_lo(h, T_lo / tau, max(T_hi, T_lo / tau))
+            model.add_tangents(h, new)
+        del h
+
+        it, reason = 0, f"max_iter {max_iter} reached"
+        termination = Termination.ITERATION_LIMIT
+        shrink = 1.0
+        log.info("milp: %d LP round(s); incumbent %.6g s, bound %.6g s, gap %.3g", lp_done,
                  plan.total, lb, gap())
-        if not new and gap() > gap_tol:
-            if mip_gap <= gap_tol / 4:
-                termination = Termination.CONVERGED
-                reason = "no new tangent points (MIP tolerance limits the gap)"
+        for it in range(1, max_iter + 1):
+            if gap() <= gap_tol:
+                termination, reason = Termination.CONVERGED, "gap closed"
                 break
-            shrink *= 0.1  # the loose MILP returned known points: solve it tighter next
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
+                break
+            T_hi = plan.total / r_min / tau * (1 + 1e-7)
+            red = _reduce(instance, table, plan, r_min, T_lo)
+            T_lo = raise_T_lo(red)
+            model = _Model(instance, red, tau, deadline)
+            h = model.build(points, T_lo / tau, max(T_hi, T_lo / tau))
+            remaining = deadline.remaining()  # building a large model takes seconds: count them
+            if remaining <= 0:
+                termination, reason = Termination.TIME_LIMIT, f"time_limit {time_limit:g} s reached"
+                break
+            # early iterations need only a rough MILP optimum: its dual bound is valid anyway
+            mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
+            out = highs.run(h, remaining, options={"mip_rel_gap": mip_gap, "threads": int(threads),
+                                                    "random_seed": int(seed)},
+                            start=None if plan.choice is None else model.start(plan))
+            ms = out.status
+            if ms == highspy.HighsModelStatus.kInfeasible:
+                # no plan with T <= T_hi beats the incumbent within the relaxation
+                lb = max(lb, plan.total * (1 - _SAFETY))
+                continue
+            if math.isfinite(out.dual_bound):
+                lb = max(lb, a.rounds * tau * out.dual_bound * (1 - _SAFETY))
+            if not out.feasible:
+                if ms == highspy.HighsModelStatus.kTimeLimit:
+                    termination = Termination.TIME_LIMIT
+                    reason = f"time_limit {time_limit:g} s reached"
+                    if out.killed:
+                        reason += " (HiGHS stopped from outside: it overruns its own limit)"
+                    break
+                termination = Termination.CONVERGED
+                reason = f"HiGHS {h.modelStatusToString(ms)} in iteration {it}"
+                break
+            new = use(model, out.x, 0.5)
+            log.info("milp: iteration %d; incumbent %.6g s, bound %.6g s, gap %.3g", it,
+                     plan.total, lb, gap())
+            if not new and gap() > gap_tol:
+                if mip_gap <= gap_tol / 4:
+                    termination = Termination.CONVERGED
+                    reason = "no new tangent points (MIP tolerance limits the gap)"
+                    break
+                shrink *= 0.1  # the loose MILP returned known points: solve it tighter next
+    except _OutOfTime:
+        termination = Termination.TIME_LIMIT
+        reason = f"time_limit {time_limit:g} s reached while building the model"
     status = Status.FEASIBLE
     if gap() <= gap_tol:
         status, reason = Status.OPTIMAL, "gap closed"

@@ -49,7 +49,7 @@ from ..search import Search
 
 _SAFETY = 1e-6  # relative margin on SCIP's dual bound for its tolerances and the band floor
 _FLOOR = 1e-9  # least band fraction (log(1 + x/beta) must stay defined)
-_LAGRANGE_MIN_S = 15.0  # left for the lagrangian bound (~1 s at 1,000 devices, 7-8 s at 10,000; uninterruptible)
+_LAGRANGE_MIN_S = 15.0  # left for the lagrangian (~1 s at 1,000 devices, 7-8 s at 10,000)
 _HEURISTIC_PART = 0.1  # each incumbent heuristic may use this part of the time left
 BOUNDS = ("lagrangian", "relaxation", "none")
 
@@ -85,10 +85,14 @@ class _Scip:
     opts: list[np.ndarray] = field(default_factory=list)
 
 
+class _OutOfTime(Exception):
+    """The deadline passed while the SCIP model was being built (a Python loop per device)."""
+
+
 def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_hi: float,
-           z_lo: float) -> _Scip:
+           z_lo: float, deadline: Deadline | None = None) -> _Scip:
     """The solver-friendly model of the module docstring (times / tau, T in [T_lo, T_hi],
-    z >= z_lo; T_hi may be inf)."""
+    z >= z_lo; T_hi may be inf). Past ``deadline``: _OutOfTime."""
     from pyscipopt import Model, log, quicksum
 
     a = inst.arrays
@@ -117,6 +121,8 @@ def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_h
         return quicksum(float(arr[k, o]) / scale * x[k, int(o)] for o in opts[k])
 
     for k in range(K):
+        if deadline is not None and k % 64 == 0 and deadline.expired():
+            raise _OutOfTime
         m.addCons(quicksum(x[k, int(o)] for o in opts[k]) == 1)
         m.addCons(ru[k] <= beta[k] * log(1.0 + float(cu[k]) / beta[k]) / ln2)
         m.addCons(rd[k] <= beta[k] * log(1.0 + float(cd[k]) / beta[k]) / ln2)
@@ -133,6 +139,8 @@ def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_h
     u = {i: m.addVar(f"u_{i}", lb=0.0, ub=1.0) for i in range(1, len(stage_mem))
          if stage_mem[i] > 0}
     for k in range(K):
+        if deadline is not None and k % 64 == 0 and deadline.expired():
+            raise _OutOfTime
         for i, ui in u.items():
             below = [x[k, int(o)] for o in opts[k] if table.cut[k, o] < i]
             if below:
@@ -347,11 +355,18 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
     lb = lb_given if method != "none" else None
     term = "not run"
     hit = deadline.hit
-    if deadline.remaining() <= 0:
-        hit = True
-        notes.append("SCIP not run (no time left)")
+    s = None
+    if deadline.remaining() > 0:
+        try:
+            s = _build(instance, table, tau, T_lo, max(T_hi, T_lo),
+                       lb_given / unit * (1 - _SAFETY), deadline)
+        except _OutOfTime:
+            notes.append("SCIP not run (the time limit passed while its model was built)")
     else:
-        s = _build(instance, table, tau, T_lo, max(T_hi, T_lo), lb_given / unit * (1 - _SAFETY))
+        notes.append("SCIP not run (no time left)")
+    if s is None:
+        hit = True
+    else:
         m = s.model
         if start is not None:
             choice = _table_choice(space, table, start.cuts, start.levels)

@@ -178,7 +178,9 @@ def test_every_solver_plans_a_per_cut_instance_the_verifier_accepts() -> None:
     best = sftopt.solve(inst, "exhaustive")
     assert best.status == Status.OPTIMAL
     for method in (info.name for info in solvers("split")):
-        res = sftopt.solve(inst, method)
+        # the solver's own bound (a certified one of a sequential plan, such as vanilla-sl's,
+        # holds for sequential plans only, not below the parallel optimum)
+        res = sftopt.solve(inst, method, certify=False)
         if res.bound is not None:  # bounds hold with per-cut figures too
             assert res.bound <= best.objective * (1 + 1e-9), method
         if res.plan is None:

@@ -493,8 +493,9 @@ def _kernels():
         def jit(f):
             return numba.njit(cache=True, error_model="numpy", nogil=True)(f)
 
-        global _k_link_jit  # what the kernels call, compiled before them
+        global _k_link_jit, _k_delay_jit  # what the kernels call, compiled before them
         _k_link_jit = jit(_k_link)
+        _k_delay_jit = jit(_k_delay)
         k = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
                             project_move=jit(_k_project_move), step=jit(_k_step))
         try:  # compile (or load) now, on one device: a failure here means the numpy path
@@ -506,7 +507,7 @@ def _kernels():
         except Exception as exc:  # noqa: BLE001 - any compiler failure: numpy still works
             warnings.warn(f"numba kernels unavailable ({type(exc).__name__}: {exc}); "
                           "the online allocator runs on numpy", RuntimeWarning, stacklevel=2)
-            _k_link_jit = _k_link
+            _k_link_jit, _k_delay_jit = _k_link, _k_delay
             return None
         _KERNELS = k
     return _KERNELS
@@ -534,17 +535,23 @@ def _k_link(b, x, z, lg):
 _k_link_jit = _k_link
 
 
+def _k_delay(b, x, w, z, lg, k):
+    """Device k's comm delay D, -D' and D'' over its two links (up and down)."""
+    i0, a0, c0 = _k_link_jit(b[k], x[0, k], z[0, k], lg[0, k])
+    i1, a1, c1 = _k_link_jit(b[k], x[1, k], z[1, k], lg[1, k])
+    return (w[0, k] * i0 + w[1, k] * i1, w[0, k] * a0 + w[1, k] * a1,
+            w[0, k] * c0 + w[1, k] * c1)
+
+
+_k_delay_jit = _k_delay
+
+
 def _k_residual(b, x, w, z, lg, floor, gap, rS, price, ev, et):
     """`_Online.residual` but its logs: rows D, -D', D'', qs, h, s, h/s, phi."""
     m = len(b)
     out = np.empty((8, m))
     for k in range(m):
-        # the rate terms inlined by hand: a call with arrays would keep the loop from vectorising
-        i0, a0, c0 = _k_link_jit(b[k], x[0, k], z[0, k], lg[0, k])
-        i1, a1, c1 = _k_link_jit(b[k], x[1, k], z[1, k], lg[1, k])
-        D = w[0, k] * i0 + w[1, k] * i1
-        nD1 = w[0, k] * a0 + w[1, k] * a1
-        D2 = w[0, k] * c0 + w[1, k] * c1
+        D, nD1, D2 = _k_delay_jit(b, x, w, z, lg, k)
         s = gap[k] + et
         sq = np.sqrt(nD1)
         h = D - floor[k]
@@ -566,11 +573,7 @@ def _k_project(b, x, w, z, lg, floor, gap, q, et):
     m = len(b)
     out = np.empty((3, m))
     for k in range(m):
-        i0, a0, c0 = _k_link_jit(b[k], x[0, k], z[0, k], lg[0, k])
-        i1, a1, c1 = _k_link_jit(b[k], x[1, k], z[1, k], lg[1, k])
-        D = w[0, k] * i0 + w[1, k] * i1
-        nD1 = w[0, k] * a0 + w[1, k] * a1
-        D2 = w[0, k] * c0 + w[1, k] * c1
+        D, nD1, D2 = _k_delay_jit(b, x, w, z, lg, k)
         s = gap[k] + et
         sq = np.sqrt(nD1)
         qs = q[k] * sq

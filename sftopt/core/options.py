@@ -196,6 +196,10 @@ def check_options(specs: Mapping[str, OptionSpec], values: Mapping[str, Any]
     return out, problems
 
 
+class OutOfTime(Exception):
+    """The deadline passed inside work that has no partial result (building a model)."""
+
+
 class Deadline:
     """A point in time a search must stop at (none: never), and whether it was reached.
 
@@ -213,6 +217,12 @@ class Deadline:
         if time.perf_counter() >= self.at:
             self.hit = True
         return self.hit
+
+    def check(self, i: int = 0, every: int = 1) -> None:
+        """Raise OutOfTime past the deadline, looking at the clock when ``i`` is a multiple of
+        ``every`` (cheap enough for a loop over devices)."""
+        if i % every == 0 and self.expired():
+            raise OutOfTime
 
     def passed(self) -> bool:
         """Past the deadline, not counted as a stop: for a loop condition tested once more after

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ....core import highs
-from ....core.options import Deadline, text, whole
+from ....core.options import Deadline, OutOfTime, text, whole
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -70,16 +70,6 @@ _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
-
-
-class _OutOfTime(Exception):
-    """The deadline passed while the model was being built (Python loops HiGHS never sees)."""
-
-
-def _check(deadline: Deadline | None, i: int, every: int = 256) -> None:
-    """Raise _OutOfTime past the deadline, looking at the clock every ``every`` calls of i."""
-    if deadline is not None and i % every == 0 and deadline.expired():
-        raise _OutOfTime
 
 
 @dataclass
@@ -145,7 +135,7 @@ def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarra
 
 
 def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
-                    deadline: Deadline | None = None) -> _Points:
+                    deadline: Deadline) -> _Points:
     """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), and the
     option's least band and share at round delay T_hi (where the least-need rows bind)."""
     points = _Points()
@@ -154,7 +144,7 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
     bmin, smin = _least_needs(_option_terms(table, kk, oo), T_hi, B)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
     for p in range(len(kk)):
-        _check(deadline, p)
+        deadline.check(p, 256)
         k, o = int(kk[p]), int(oo[p])
         for v in grid:
             points.add(k, o, float(v), float(v))
@@ -197,7 +187,7 @@ class _Model:
     """Column layout and row assembly of one MILP."""
 
     def __init__(self, inst: SplitInstance, table: OptionTable, tau: float,
-                 deadline: Deadline | None = None):
+                 deadline: Deadline):
         self.inst, self.table, self.tau = inst, table, tau
         self.deadline = deadline
         a = inst.arrays
@@ -296,7 +286,7 @@ class _Model:
         first = np.searchsorted(self.kk, np.arange(self.K))
         last = np.searchsorted(self.kk, np.arange(self.K), side="right")
         for k in range(self.K):
-            _check(self.deadline, k, 64)
+            self.deadline.check(k, 64)
             ps = list(range(first[k], last[k]))
             self.row(1.0, 1.0, [self.X + p for p in ps], [1.0] * len(ps))
             # T >= C x + tc + ts
@@ -337,9 +327,9 @@ class _Model:
                   np.array([r[1] for r in self.rows]), len(index),
                   np.array(starts, dtype=np.int32), np.array(index, dtype=np.int32),
                   np.array(value, dtype=float))
-        _check(self.deadline, 0)
+        self.deadline.check()
         self.add_tangents(h, points.all())
-        _check(self.deadline, 0)
+        self.deadline.check()
         if not relax:
             h.changeColsIntegrality(P, np.arange(P, dtype=np.int32),
                                     np.full(P, highspy.HighsVarType.kInteger, dtype=np.uint8))
@@ -528,7 +518,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
         return (plan.total - lb) / plan.total
 
     lp_done, it = 0, 0
-    try:  # on large instances building the model outlasts the time limit: _OutOfTime
+    try:  # on large instances building the model (Python loops) outlasts the time limit
         points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device,
                                  deadline)
 
@@ -536,7 +526,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
             # the incumbent's band and share of device k: a good operating point for all its options
             new = []
             for i, (k, o) in enumerate(zip(*np.nonzero(table.valid), strict=True)):
-                _check(deadline, i)
+                deadline.check(i, 256)
                 new += points.add(int(k), int(o), plan.band[k] / a.bandwidth, plan.share[k])
             return new
 
@@ -655,7 +645,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
                     reason = "no new tangent points (MIP tolerance limits the gap)"
                     break
                 shrink *= 0.1  # the loose MILP returned known points: solve it tighter next
-    except _OutOfTime:
+    except OutOfTime:
         termination = Termination.TIME_LIMIT
         reason = f"time_limit {time_limit:g} s reached while building the model"
     status = Status.FEASIBLE

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ....core.family import get_family
-from ....core.options import REALLOCATE, Deadline, text
+from ....core.options import REALLOCATE, Deadline, OutOfTime, text
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
@@ -85,14 +85,10 @@ class _Scip:
     opts: list[np.ndarray] = field(default_factory=list)
 
 
-class _OutOfTime(Exception):
-    """The deadline passed while the SCIP model was being built (a Python loop per device)."""
-
-
 def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_hi: float,
-           z_lo: float, deadline: Deadline | None = None) -> _Scip:
+           z_lo: float, deadline: Deadline) -> _Scip:
     """The solver-friendly model of the module docstring (times / tau, T in [T_lo, T_hi],
-    z >= z_lo; T_hi may be inf). Past ``deadline``: _OutOfTime."""
+    z >= z_lo; T_hi may be inf). Past ``deadline``: OutOfTime."""
     from pyscipopt import Model, log, quicksum
 
     a = inst.arrays
@@ -121,8 +117,7 @@ def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_h
         return quicksum(float(arr[k, o]) / scale * x[k, int(o)] for o in opts[k])
 
     for k in range(K):
-        if deadline is not None and k % 64 == 0 and deadline.expired():
-            raise _OutOfTime
+        deadline.check(k, 64)
         m.addCons(quicksum(x[k, int(o)] for o in opts[k]) == 1)
         m.addCons(ru[k] <= beta[k] * log(1.0 + float(cu[k]) / beta[k]) / ln2)
         m.addCons(rd[k] <= beta[k] * log(1.0 + float(cd[k]) / beta[k]) / ln2)
@@ -139,8 +134,7 @@ def _build(inst: SplitInstance, table: OptionTable, tau: float, T_lo: float, T_h
     u = {i: m.addVar(f"u_{i}", lb=0.0, ub=1.0) for i in range(1, len(stage_mem))
          if stage_mem[i] > 0}
     for k in range(K):
-        if deadline is not None and k % 64 == 0 and deadline.expired():
-            raise _OutOfTime
+        deadline.check(k, 64)
         for i, ui in u.items():
             below = [x[k, int(o)] for o in opts[k] if table.cut[k, o] < i]
             if below:
@@ -360,7 +354,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
         try:
             s = _build(instance, table, tau, T_lo, max(T_hi, T_lo),
                        lb_given / unit * (1 - _SAFETY), deadline)
-        except _OutOfTime:
+        except OutOfTime:
             notes.append("SCIP not run (the time limit passed while its model was built)")
     else:
         notes.append("SCIP not run (no time left)")

@@ -159,3 +159,21 @@ def test_dominated_start_options_become_dominating_table_options():
     _check(inst, res)
     assert "SCIP accepted the start" in res.message
     assert res.objective <= warm.objective * (1 + REL)
+
+
+def test_scip_that_overruns_its_limit_is_stopped_at_the_deadline(four, monkeypatch) -> None:
+    # SCIP does not check its time limit all through presolve and the root set-up (seconds
+    # past it on 1,000 devices): stand in for such a run with one that ignores the limit
+    import time
+
+    from sftopt.families.split.solvers import minlp
+
+    monkeypatch.setattr(minlp, "_scip_run", lambda s: time.sleep(60))
+    warm = solve(four, "alm", certify=False)
+    t0 = time.perf_counter()
+    res = solve(four, "minlp", time_limit=1.5, warm_start=warm, given_bound="relaxation",
+                certify=False)
+    assert time.perf_counter() - t0 < 1.5 + 1.0
+    _check(four, res)
+    assert res.termination == Termination.TIME_LIMIT
+    assert "killed" in res.message and res.objective <= warm.objective * (1 + REL)

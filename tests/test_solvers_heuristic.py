@@ -146,6 +146,10 @@ def test_options_are_used() -> None:
     assert "0 local-search moves" in capped.message
     late = sftopt.solve(inst, "greedy-delay", time_limit=0.0, certify=False)
     assert late.termination == Termination.TIME_LIMIT and late.success and verify(inst, late).ok
+    for name in ("equal-bandwidth", "no-compression"):  # their memory repair is timed too
+        late = sftopt.solve(inst, name, time_limit=0.0, certify=False)
+        assert late.termination == Termination.TIME_LIMIT and late.success
+        assert verify(inst, late).ok
     # forces local search instead of enumeration
     sqp = sftopt.solve(inst, "sqp", max_plans=1, certify=False)
     assert "local-search" in sqp.message

@@ -18,8 +18,10 @@ import argparse
 import csv
 import json
 import math
+import multiprocessing
 import os
 import platform
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -85,8 +87,13 @@ def _options(info, cfg: dict[str, Any], time_limit: float) -> dict[str, Any]:
     return opts
 
 
-def _run(inst: Instance, info, opts: dict[str, Any], check: bool
-         ) -> tuple[dict[str, Any], Result | None]:
+def _peak_mb() -> float:
+    """This process's peak resident memory so far, MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
+           ) -> tuple[dict[str, Any], Result | None]:
     t0 = time.perf_counter()
     try:
         res = sftopt.solve(inst, info.name, certify=False, **opts)  # certified apart
@@ -108,6 +115,36 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool
             "schedule": res.plan.schedule if res.plan is not None else None,
             "objective": res.objective, "own_bound": res.bound, "message": res.message[:200],
             "verified": ok}, res
+
+
+def _run(inst: Instance, info, opts: dict[str, Any], check: bool
+         ) -> tuple[dict[str, Any], Result | None]:
+    """One solver run in a process of its own (forked: the instance is inherited), so that its
+    peak memory (``peak_mb``: the process's peak RSS, the interpreter and the loaded instance
+    included) is its own and a crash of the process is a row, not the end of the benchmark."""
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+
+    def child() -> None:
+        row, res = _solve(inst, info, opts, check)
+        send.send(({**row, "peak_mb": _peak_mb()}, res))
+
+    proc = ctx.Process(target=child)
+    proc.start()
+    send.close()
+    try:
+        return recv.recv()
+    except EOFError:  # the process died (e.g. out of memory) before it answered
+        proc.join()
+        return ({"instance": inst.name, "instance_sha256": inst.sha256[:16],
+                 "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
+                 "options": json.dumps(opts, sort_keys=True), "wall_s": math.nan,
+                 "status": "crash", "objective": None, "own_bound": None, "verified": None,
+                 "message": f"the solver's process died (exit {proc.exitcode})",
+                 "peak_mb": None}, None)
+    finally:
+        recv.close()
+        proc.join()
 
 
 def _certify(inst: Instance, cfg: dict[str, Any], rows: list[dict],
@@ -152,7 +189,7 @@ def _certify(inst: Instance, cfg: dict[str, Any], rows: list[dict],
 def _write_csv(rows: list[dict], path: Path, vers: dict[str, str]) -> None:
     fields = ["suite", "instance", "instance_sha256", "devices", "solver", "exact", "options",
               "status", "schedule", "objective", "own_bound", "best_bound", "bound_source",
-              "gap", "ratio", "wall_s", "verified", "message"]
+              "gap", "ratio", "wall_s", "peak_mb", "verified", "message"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields + ["versions"])
         w.writeheader()
@@ -215,14 +252,15 @@ def _fmt(x: Any, spec: str = ".4g") -> str:
 
 def _tables(rows: list[dict], bounds: dict[str, dict], path: Path) -> None:
     lines = ["| instance | K | solver | status | objective (s) | best bound (s) | gap | wall (s) |"
-             " verified |", "|---|---|---|---|---|---|---|---|---|"]
+             " peak RSS (MB) | verified |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["suite"] == "scaling":
             continue
         lines.append(f"| {r['instance']} | {r['devices']} | {r['solver']} | {r['status']} | "
                      f"{_fmt(r['objective'], '.6g')} | {_fmt(r['best_bound'], '.6g')} | "
                      f"{_fmt(r['gap'], '.2%') if r['gap'] is not None else ''} | "
-                     f"{r['wall_s']:.2f} | {'' if r['verified'] is None else r['verified']} |")
+                     f"{r['wall_s']:.2f} | {_fmt(r.get('peak_mb'), '.0f')} | "
+                     f"{'' if r['verified'] is None else r['verified']} |")
     lines += ["", "Best solver per instance (parallel-schedule plans):", "",
               "| instance | K | best solver | objective (s) | best bound (s) (source) | gap |",
               "|---|---|---|---|---|---|"]
@@ -237,12 +275,13 @@ def _tables(rows: list[dict], bounds: dict[str, dict], path: Path) -> None:
                      f"{_fmt(b['gap'], '.3%') if b['gap'] is not None else ''} |")
     lines += ["", "Scaling (wall seconds; objective relative to the best bound: lagrangian up to "
               "scaling_lagrangian_max_devices devices, else relaxation):", "",
-              "| K | solver | status | wall (s) | objective / bound | note |",
-              "|---|---|---|---|---|---|"]
+              "| K | solver | status | wall (s) | peak RSS (MB) | objective / bound | note |",
+              "|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["suite"] == "scaling":
             lines.append(f"| {r['devices']} | {r['solver']} | {r['status']} | "
-                         f"{r['wall_s']:.2f} | {_fmt(r['ratio'], '.4f')} | "
+                         f"{r['wall_s']:.2f} | {_fmt(r.get('peak_mb'), '.0f')} | "
+                         f"{_fmt(r['ratio'], '.4f')} | "
                          f"{r['message'] if r['status'] == 'skipped' else ''} |")
     lines += ["", "Bounds (s) and their wall time:", "",
               "| instance | K | relaxation | (s) | lagrangian | (s) | best parallel | source |"

@@ -56,11 +56,10 @@ def _best_common(search: Search, cuts: list[int], levels: list[int]
 
 def _searched(instance: SplitInstance, sp: OptionSpace, alloc: AllocFn, max_iter: int,
               time_limit: float | None, what: str) -> Result:
-    """Own-delay plan, memory repair (to completion) and local search (until ``time_limit``),
-    all under ``alloc``."""
-    untimed = Search(sp, alloc)
-    plan = untimed.repair_memory(untimed.own_delay_plan())
+    """Own-delay plan, memory repair and local search, all under ``alloc`` and within
+    ``time_limit`` (past it the repair finishes with `Search.quick_repair`)."""
     search = Search(sp, alloc, Deadline(time_limit))
+    plan = search.repair_memory(search.own_delay_plan())
     if plan is None:
         return failed(instance, "server memory: repair by deepening cuts failed")
     plan, _, moves = search.local_search(plan, max_iter=max_iter)

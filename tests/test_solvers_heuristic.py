@@ -303,3 +303,50 @@ def test_floor_lifts_escape_the_shallowest_cut(method: str) -> None:
     search = searcher(inst)
     plan = np.array([search.space.option(d.cut, d.level) for d in on.plan.devices])
     assert search.local_search(plan)[1] == pytest.approx(on.objective, rel=1e-9)
+
+
+def _quick_repair_by_moves(search, plan: np.ndarray) -> np.ndarray | None:
+    """Search.quick_repair written as its definition: devices moved one at a time to their
+    deepest fitting cut (same level), most activation memory freed first, until it fits."""
+    from sftopt.families.split.cost import REL_TOL
+
+    sp = search.space
+    plan = plan.copy()
+    limit = sp.a.server_memory * (1.0 + REL_TOL)
+    deep = sp.deepest()
+    if sp.server_memory(plan) <= limit:
+        return plan
+    if (deep < 0).any():
+        return None
+    target = np.array([sp.option(int(deep[k]), int(sp.opt_level[plan[k]]))
+                       for k in range(sp.K)])
+    target = np.where(target >= 0, target, plan)
+    freed = sp.srv_act[sp.rows, plan] - sp.srv_act[sp.rows, target]
+    for k in np.argsort(-freed, kind="stable"):
+        plan[k] = target[k]
+        if sp.server_memory(plan) <= limit:
+            return plan
+    return None
+
+
+@pytest.mark.parametrize("schedule", ["parallel", "sequential"])
+def test_quick_repair_moves_the_devices_its_definition_moves(schedule: str) -> None:
+    from sftopt.families.split.options import OptionSpace
+    from sftopt.families.split.search import Search
+
+    repaired = 0
+    for seed in range(24):
+        inst = instance(2 + seed % 9, seed, max_cut=3, server_frac=0.1 + (seed % 5) / 5)
+        sp = OptionSpace(inst, schedule)
+        if sp.diagnose():
+            continue
+        search = Search(sp)
+        rng = np.random.default_rng(seed)
+        for _ in range(4):  # shallow cuts: the server memory is often over
+            plan = np.array([rng.choice(np.flatnonzero(sp.fits[k])[:3]) for k in range(sp.K)])
+            want, got = _quick_repair_by_moves(search, plan), search.quick_repair(plan)
+            assert (want is None) == (got is None)
+            if want is not None:
+                assert (want == got).all()
+                repaired += bool((want != plan).any())
+    assert repaired >= 5  # the comparison covered real repairs

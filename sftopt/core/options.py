@@ -212,9 +212,10 @@ class Deadline:
         self.at = math.inf if seconds is None else time.perf_counter() + float(seconds)
         self.hit = False
 
-    def expired(self) -> bool:
-        """Past the deadline: the caller stops its work here (counted: ``hit``)."""
-        if time.perf_counter() >= self.at:
+    def expired(self, reserve: float = 0.0) -> bool:
+        """Past the deadline (less ``reserve`` seconds kept for work that must follow): the
+        caller stops its work here (counted: ``hit``)."""
+        if time.perf_counter() >= self.at - reserve:
             self.hit = True
         return self.hit
 

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from ...core.options import Deadline
 from .allocation import pair_bands, pair_delays
 from .arrays import Arrays
 
@@ -29,8 +30,11 @@ def band_sum(a: Arrays, T: float) -> float:
     return float(pair_bands(a, T).min(axis=0).sum())
 
 
-def relaxation(a: Arrays, rel_tol: float = 1e-9) -> float:
-    """The least T with band_sum(T) <= B (inf when some block fits on no device)."""
+def relaxation(a: Arrays, rel_tol: float = 1e-9, deadline: Deadline | None = None) -> float:
+    """The least T with band_sum(T) <= B (inf when some block fits on no device). Past
+    ``deadline`` the bisection stops at its lower end, still a bound (every T it has held is
+    one the bands cannot meet)."""
+    late = deadline.expired if deadline is not None else lambda: False
     lo = full_band_floor(a)
     if not math.isfinite(lo):
         return math.inf
@@ -39,7 +43,9 @@ def relaxation(a: Arrays, rel_tol: float = 1e-9) -> float:
     hi = 2.0 * lo
     while band_sum(a, hi) > a.bandwidth:  # as T grows every band needed tends to 0
         lo, hi = hi, 2.0 * hi
-    while hi - lo > rel_tol * hi:
+        if late():
+            return lo
+    while hi - lo > rel_tol * hi and not late():
         mid = 0.5 * (lo + hi)
         if band_sum(a, mid) <= a.bandwidth:
             hi = mid

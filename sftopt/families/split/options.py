@@ -101,6 +101,18 @@ class OptionSpace:
         hit = np.flatnonzero((self.opt_cut == cut) & (self.opt_level == level))
         return int(hit[0]) if len(hit) else -1
 
+    def options(self, cuts: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """`option` of every (cuts[i], levels[i]), vectorised (-1 where it is not an option)."""
+        cuts, levels = np.asarray(cuts, dtype=int), np.asarray(levels, dtype=int)
+        if not self.O or not len(cuts):
+            return np.full(len(cuts), -1)
+        shape = (max(int(self.opt_cut.max()), int(cuts.max())) + 1,
+                 max(int(self.opt_level.max()), int(levels.max())) + 1)
+        table = np.full(shape, -1)
+        table[self.opt_cut[::-1], self.opt_level[::-1]] = np.arange(self.O)[::-1]  # first wins
+        ok = (cuts >= 0) & (levels >= 0)
+        return np.where(ok, table[np.where(ok, cuts, 0), np.where(ok, levels, 0)], -1)
+
     def memory_after(self, plan: np.ndarray) -> np.ndarray:
         """K x O: the server memory after device k alone switches to option o. Vectorised: only
         the shallowest cut (parallel) or the largest activation holder (sequential) couples
@@ -117,6 +129,32 @@ class OptionSpace:
         low = _min_of_others(cut)  # shallowest cut among the other devices
         new_min = np.minimum(low[:, None], self.opt_cut[None, :])
         return a.srv_static[new_min] + held_new
+
+    def memory_after_moves(self, plan: np.ndarray, ks: np.ndarray, targets: np.ndarray
+                           ) -> np.ndarray:
+        """Entry j: the server memory once devices ks[0..j] (distinct) switched to options
+        targets[0..j], every prefix at once (a repair moving devices in order stops at the
+        first prefix that fits): the static part follows the shallowest cut, the activations
+        their sum (parallel) or largest entry (sequential)."""
+        a = self.a
+        ks, targets = np.asarray(ks, dtype=int), np.asarray(targets, dtype=int)
+        cut = self.opt_cut[plan]
+        act = self.srv_act[self.rows, plan]
+        others = np.ones(self.K, dtype=bool)
+        others[ks] = False
+        big = np.iinfo(np.int64).max
+        old_cut, new_cut = cut[ks], self.opt_cut[targets]
+        rest_cut = np.r_[np.minimum.accumulate(old_cut[::-1])[::-1][1:], big]
+        base_cut = cut[others].min() if others.any() else big
+        shallowest = np.minimum(np.minimum(np.minimum.accumulate(new_cut), rest_cut), base_cut)
+        old_act, new_act = act[ks], self.srv_act[ks, targets]
+        if self.schedule == PARALLEL:
+            held = act.sum() - np.cumsum(old_act - new_act)
+        else:
+            rest = np.r_[np.maximum.accumulate(old_act[::-1])[::-1][1:], 0.0]
+            base = act[others].max() if others.any() else 0.0
+            held = np.maximum(np.maximum(np.maximum.accumulate(new_act), rest), base)
+        return a.srv_static[shallowest] + held
 
     def memory_freed(self, plan: np.ndarray) -> np.ndarray:
         """K x O: server memory freed when device k alone switches to option o (negative: the

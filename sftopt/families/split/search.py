@@ -8,6 +8,7 @@ of `cost.terms` of the plan; every step checks the one ``deadline`` of the solve
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -36,6 +37,12 @@ def default_lifts(n_devices: int) -> int:
     return 3 if n_devices < 100 else 0
 
 
+# time kept for the steps after a search (`Search.late`), measured at 100,000 devices on a
+# quiet machine: an evaluation 0.9-1.2 s, the result (plan records, checks) 1.8 s
+FINISH = 6.0  # evaluations (a rounded plan's allocation took up to 10 relaxed ones in alm)
+RESULT_S = 2e-5  # seconds per device
+
+
 class Search:
     """Searches over the plans of an option space with one allocator and one deadline."""
 
@@ -46,14 +53,33 @@ class Search:
         self.deadline = deadline or Deadline()
         self.last: tuple | None = None  # (plan, objective, allocation) of the last local search
         self.capped = False  # a local search stopped at its max_iter
+        # the slowest evaluation so far: what finishing a plan costs grows with it
+        self.eval_s = 0.0
+        self._memo: tuple[bytes, float, Allocation] | None = None
 
     def evaluate(self, plan: np.ndarray) -> tuple[float, Allocation]:
-        """Objective R x T of a plan (inf if it breaks memory) and its allocation."""
+        """Objective R x T of a plan (inf if it breaks memory) and its allocation; the last
+        plan evaluated is remembered (rounding, local search and the result evaluate it in
+        turn, and one allocation of 100,000 devices takes about a second)."""
+        key = plan.tobytes()
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1], self._memo[2]
         sp = self.space
+        t0 = time.perf_counter()
         if not sp.memory_ok(plan):
-            return np.inf, Allocation(np.zeros(sp.K), np.zeros(sp.K), np.inf)
-        al = self.alloc(sp.terms(plan), sp.B)
-        return sp.rounds(plan) * al.round_delay, al
+            val, al = np.inf, Allocation(np.zeros(sp.K), np.zeros(sp.K), np.inf)
+        else:
+            al = self.alloc(sp.terms(plan), sp.B)
+            val = sp.rounds(plan) * al.round_delay
+        self.eval_s = max(self.eval_s, time.perf_counter() - t0)
+        self._memo = (key, val, al)
+        return val, al
+
+    def late(self) -> bool:
+        """Past the deadline less the time the steps after a search take (a repair and one
+        more evaluation: FINISH evaluations; the result: RESULT_S per device), so that the
+        solve ends by its time limit."""
+        return self.deadline.expired(FINISH * self.eval_s + RESULT_S * self.space.K)
 
     def option_delays(self, al: Allocation) -> np.ndarray:
         """K x O: each device's delay under each option at the current (b, phi); inf for an
@@ -104,7 +130,7 @@ class Search:
         for _ in range(sp.K * len(sp.a.cuts) + 1):
             if sp.server_memory(plan) <= limit:
                 return plan
-            if self.deadline.expired():
+            if self.late():
                 return self.quick_repair(plan)
             al = self.alloc(sp.terms(plan), sp.B)
             freed = sp.memory_freed(plan)
@@ -124,10 +150,13 @@ class Search:
             order = order[np.isfinite(best[order])][:batch]
             if not len(order):
                 return None
-            for k in order:  # the batch, best first, until the memory fits
-                plan[k] = best_o[k]
-                if len(order) > 1 and sp.server_memory(plan) <= limit:
-                    return plan
+            # the batch, best first, until the memory fits (every prefix priced at once)
+            fits = np.flatnonzero(sp.memory_after_moves(plan, order, best_o[order]) <= limit) \
+                if len(order) > 1 else []
+            moved = order[: fits[0] + 1] if len(fits) else order
+            plan[moved] = best_o[moved]
+            if len(fits) and sp.server_memory(plan) <= limit:
+                return plan
         return plan if sp.server_memory(plan) <= limit else None
 
     def quick_repair(self, plan: np.ndarray) -> np.ndarray | None:
@@ -135,23 +164,23 @@ class Search:
         deepest fitting cut, those freeing the most server activation memory first, until the
         server memory fits. None if even the deepest cuts do not fit."""
         sp = self.space
+        a = sp.a
         plan = plan.copy()
-        limit = sp.a.server_memory * (1.0 + REL_TOL)
+        limit = a.server_memory * (1.0 + REL_TOL)
         if sp.server_memory(plan) <= limit:
             return plan
         deep = sp.deepest()
         if (deep < 0).any():
             return None
-        target = np.array([sp.option(int(deep[k]), int(sp.opt_level[plan[k]]))
-                           for k in range(sp.K)])
+        target = sp.options(deep, sp.opt_level[plan])
         target = np.where(target >= 0, target, plan)
         freed = sp.srv_act[sp.rows, plan] - sp.srv_act[sp.rows, target]
-        for k in np.argsort(-freed, kind="stable"):
-            if target[k] == plan[k]:
-                continue
-            plan[k] = target[k]
-            if sp.server_memory(plan) <= limit:
-                return plan
+        order = np.argsort(-freed, kind="stable")
+        fits = np.flatnonzero(sp.memory_after_moves(plan, order, target[order]) <= limit)
+        if not len(fits):
+            return None
+        moved = order[: fits[0] + 1]
+        plan[moved] = target[moved]
         return plan if sp.server_memory(plan) <= limit else None
 
     def local_search(self, plan: np.ndarray, *, max_iter: int = 1000, full_limit: int = 400,
@@ -178,7 +207,7 @@ class Search:
                 plan, val, al, done, n = self.batch_descent(plan, val, al,
                                                             max_steps=max_iter - steps)
                 moves, steps = moves + done, steps + n
-            if self.deadline.expired():
+            if self.late():
                 break
             if steps >= max_iter:
                 break
@@ -197,7 +226,7 @@ class Search:
             order = order[fits_server[order]][:max_scan]
             improved = False
             for i in order:
-                if self.deadline.expired():
+                if self.late():
                     break
                 trial = plan.copy()
                 trial[ks[i]] = os_[i]
@@ -234,7 +263,7 @@ class Search:
             cuts = sp.cuts(plan)
             better = False
             for floor in np.unique(sp.a.cuts[sp.a.cuts > cuts.min()])[:lifts]:
-                if self.deadline.expired():
+                if self.late():
                     break
                 trial = plan.copy()
                 for k in np.flatnonzero(cuts < floor):
@@ -271,7 +300,7 @@ class Search:
         limit = sp.a.server_memory * (1.0 + REL_TOL)
         m, moves, steps = max(1, sp.K // 20), 0, 0
         while m >= 1 and steps < max_steps:
-            if self.deadline.expired():
+            if self.late():
                 break
             pred = self.predicted_change(plan, al)
             pred = np.where(sp.fits, pred, np.inf)
@@ -337,7 +366,7 @@ class Search:
         helpers = [(fk[i], fo[i]) for i in np.argsort(-score, kind="stable")[:top]]
         for k1, o1 in over:
             for k2, o2 in helpers:
-                if self.deadline.expired():
+                if self.late():
                     return None
                 if k1 == k2:
                     continue

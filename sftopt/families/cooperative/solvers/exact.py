@@ -65,7 +65,7 @@ def solve_exact(instance: CooperativeInstance, *, rel_tol: float = 1e-9,
                                  "installed (pip install highspy==1.15.1)")
     deadline = Deadline(time_limit)
     test = _OneBlock(a) if a.max_blocks == 1 else BandMilp(a, deadline)
-    lo = relaxation(a)
+    lo = relaxation(a, deadline=deadline)
     best, best_T, it = None, math.inf, 0
     hi = lo
     if a.max_blocks == 1:  # crunch's matching at equal bands: a plan before any test

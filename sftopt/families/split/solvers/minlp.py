@@ -38,11 +38,11 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from ....core.family import get_family
 from ....core.options import REALLOCATE, Deadline, OutOfTime, text
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
+from ..bounds import lower_bound
 from ..cost import evaluate
 from ..options import OptionSpace, OptionTable
 from ..plans import infeasible, make_result, no_plan
@@ -53,6 +53,7 @@ _SAFETY = 1e-6  # relative margin on SCIP's dual bound for its tolerances and th
 _FLOOR = 1e-9  # least band fraction (log(1 + x/beta) must stay defined)
 _LAGRANGE_MIN_S = 15.0  # left for the lagrangian (~1 s at 1,000 devices, 7-8 s at 10,000)
 _KILL_GRACE = 0.1  # seconds past the deadline before the SCIP process is killed
+_BOUND_PART = 0.5  # of the time left, for the given bound
 _HEURISTIC_PART = 0.1  # each incumbent heuristic may use this part of the time left
 BOUNDS = ("lagrangian", "relaxation", "none")
 
@@ -336,7 +337,9 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
     if method == "lagrangian" and deadline.remaining() < _LAGRANGE_MIN_S:
         method = "relaxation"
         notes.append("given bound: relaxation (under 15 s left for the lagrangian)")
-    lb_given = 0.0 if method == "none" else get_family("split").lower_bound(instance, method)
+    # the lagrangian refines until half the time left is gone (a looser bound, still valid)
+    lb_given = 0.0 if method == "none" else lower_bound(
+        instance, method=method, deadline=deadline.part(_BOUND_PART))
     if start is not None:
         lb_given = min(lb_given, start.total)
     if method != "none":

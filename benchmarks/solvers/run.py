@@ -92,6 +92,12 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _rss_mb() -> float:
+    """This process's resident memory now, MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
            ) -> tuple[dict[str, Any], Result | None]:
     t0 = time.perf_counter()
@@ -119,15 +125,19 @@ def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
 
 def _run(inst: Instance, info, opts: dict[str, Any], check: bool
          ) -> tuple[dict[str, Any], Result | None]:
-    """One solver run in a process of its own (forked: the instance is inherited), so that its
-    peak memory (``peak_mb``: the process's peak RSS, the interpreter and the loaded instance
-    included) is its own and a crash of the process is a row, not the end of the benchmark."""
+    """One solver run in a process of its own (forked: the instance is inherited), so that the
+    memory it needs is its own and a crash of the process is a row, not the end of the
+    benchmark. ``peak_mb``: the process's peak RSS (the interpreter, the loaded instance and
+    what the benchmark held when it forked included); ``solve_mb``: that peak less the RSS
+    the process started with, the memory the solve (and its check) added."""
     ctx = multiprocessing.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
+        start = _rss_mb()
         row, res = _solve(inst, info, opts, check)
-        send.send(({**row, "peak_mb": _peak_mb()}, res))
+        peak = _peak_mb()
+        send.send(({**row, "peak_mb": peak, "solve_mb": max(peak - start, 0.0)}, res))
 
     proc = ctx.Process(target=child)
     proc.start()
@@ -141,7 +151,7 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool
                  "options": json.dumps(opts, sort_keys=True), "wall_s": math.nan,
                  "status": "crash", "objective": None, "own_bound": None, "verified": None,
                  "message": f"the solver's process died (exit {proc.exitcode})",
-                 "peak_mb": None}, None)
+                 "peak_mb": None, "solve_mb": None}, None)
     finally:
         recv.close()
         proc.join()
@@ -189,7 +199,7 @@ def _certify(inst: Instance, cfg: dict[str, Any], rows: list[dict],
 def _write_csv(rows: list[dict], path: Path, vers: dict[str, str]) -> None:
     fields = ["suite", "instance", "instance_sha256", "devices", "solver", "exact", "options",
               "status", "schedule", "objective", "own_bound", "best_bound", "bound_source",
-              "gap", "ratio", "wall_s", "peak_mb", "verified", "message"]
+              "gap", "ratio", "wall_s", "peak_mb", "solve_mb", "verified", "message"]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields + ["versions"])
         w.writeheader()
@@ -252,14 +262,14 @@ def _fmt(x: Any, spec: str = ".4g") -> str:
 
 def _tables(rows: list[dict], bounds: dict[str, dict], path: Path) -> None:
     lines = ["| instance | K | solver | status | objective (s) | best bound (s) | gap | wall (s) |"
-             " peak RSS (MB) | verified |", "|---|---|---|---|---|---|---|---|---|---|"]
+             " solve memory (MB) | verified |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["suite"] == "scaling":
             continue
         lines.append(f"| {r['instance']} | {r['devices']} | {r['solver']} | {r['status']} | "
                      f"{_fmt(r['objective'], '.6g')} | {_fmt(r['best_bound'], '.6g')} | "
                      f"{_fmt(r['gap'], '.2%') if r['gap'] is not None else ''} | "
-                     f"{r['wall_s']:.2f} | {_fmt(r.get('peak_mb'), '.0f')} | "
+                     f"{r['wall_s']:.2f} | {_fmt(r.get('solve_mb'), '.0f')} | "
                      f"{'' if r['verified'] is None else r['verified']} |")
     lines += ["", "Best solver per instance (parallel-schedule plans):", "",
               "| instance | K | best solver | objective (s) | best bound (s) (source) | gap |",
@@ -275,13 +285,13 @@ def _tables(rows: list[dict], bounds: dict[str, dict], path: Path) -> None:
                      f"{_fmt(b['gap'], '.3%') if b['gap'] is not None else ''} |")
     lines += ["", "Scaling (wall seconds; objective relative to the best bound: lagrangian up to "
               "scaling_lagrangian_max_devices devices, else relaxation):", "",
-              "| K | solver | status | wall (s) | peak RSS (MB) | objective / bound | note |",
-              "|---|---|---|---|---|---|---|"]
+              "| K | solver | status | wall (s) | solve memory (MB) | peak RSS (MB) "
+              "| objective / bound | note |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["suite"] == "scaling":
             lines.append(f"| {r['devices']} | {r['solver']} | {r['status']} | "
-                         f"{r['wall_s']:.2f} | {_fmt(r.get('peak_mb'), '.0f')} | "
-                         f"{_fmt(r['ratio'], '.4f')} | "
+                         f"{r['wall_s']:.2f} | {_fmt(r.get('solve_mb'), '.0f')} | "
+                         f"{_fmt(r.get('peak_mb'), '.0f')} | {_fmt(r['ratio'], '.4f')} | "
                          f"{r['message'] if r['status'] == 'skipped' else ''} |")
     lines += ["", "Bounds (s) and their wall time:", "",
               "| instance | K | relaxation | (s) | lagrangian | (s) | best parallel | source |"

@@ -97,6 +97,7 @@ class Arrays:
         # memory: users per pair, edges per (user, edge, pair) as one batch of that user
         self.user_mem = self.user_held[None, :] + self.batch[:, None] * self.user_act[None, :]
         self.user_fits = self.user_mem <= self.user_memory[:, None] * (1.0 + REL_TOL)
+        self._turns: dict[int, np.ndarray] = {}  # turn(e) of every user, once asked for
 
     # ------------------------------------------------------------------ a user's turn
     def turn(self, e: int, users: np.ndarray | None = None) -> np.ndarray:
@@ -104,7 +105,16 @@ class Arrays:
         (users x pairs; inf where the user may not join e): its compute, activations up and
         gradients down over the cell, its adapters up, the edge's compute, and the backhaul
         both ways with the user's and the edge's adapters."""
-        u = np.arange(self.n_users) if users is None else np.asarray(users, dtype=int)
+        if users is None:  # every user's: computed once per edge (solvers ask again and again)
+            if e not in self._turns:
+                self._turns[e] = self._turn(e, np.arange(self.n_users))
+                self._turns[e].setflags(write=False)  # shared: nobody may change it
+            return self._turns[e]
+        if e in self._turns:
+            return self._turns[e][np.asarray(users, dtype=int)]
+        return self._turn(e, np.asarray(users, dtype=int))
+
+    def _turn(self, e: int, u: np.ndarray) -> np.ndarray:
         n = self.batch[u][:, None]
         act_bits = n * self.cut_elems * self.beta_cell[None, :]  # at s1, over the cell
         back_bits = n * self.cut_elems * self.beta_back[None, :]  # at s2, over the backhaul

@@ -103,12 +103,17 @@ def diagnose(a: Arrays) -> str | None:
     users no edge they may join can hold at any pair; edges whose fixed users share no pair;
     the cloud when even the deepest feasible edge cut of every edge with fixed users exceeds
     it."""
-    for u in range(a.n_users):
-        if not a.user_fits[u].any():
+    # per user: some pair fits its own memory; some edge it may join holds it at some pair
+    own = a.user_fits.any(axis=1)
+    somewhere = np.zeros(a.n_users, dtype=bool)
+    for e in range(a.n_edges):
+        somewhere |= a.fits(e).any(axis=1)
+    for u in np.flatnonzero(~own | ~somewhere):  # the first such user is named
+        if not own[u]:
             least = a.user_mem[u].min()
             return (f"users[{u}] ({a.user_ids[u]}): memory {a.user_memory[u]:.6g} B is below "
                     f"its least need {least:.6g} B (user_cut = min_user_cut)")
-        if not any(a.fits(e, [u]).any() for e in range(a.n_edges)):
+        if not somewhere[u]:
             where = [a.edge_ids[e] for e in np.flatnonzero(a.allowed[u])]
             return (f"users[{u}] ({a.user_ids[u]}): no edge it may join ({', '.join(where)}) "
                     f"holds its batch at any cut pair (edge memory)")

@@ -18,8 +18,8 @@ from sftopt.families.split.options import OptionSpace
 from sftopt.families.split.search import Search
 
 TINY = json.loads((Path(__file__).parents[1] / "data/instances/tiny-example.json").read_text())
-MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "no-compression", "equal-bandwidth",
-        "fixed-cut", "device-only", "server-only", "vanilla-sl"]
+MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "lagrange", "no-compression",
+        "equal-bandwidth", "fixed-cut", "device-only", "server-only", "vanilla-sl"]
 
 
 def instance(n: int, seed: int, *, max_cut: int = 2, server_frac: float | None = None,

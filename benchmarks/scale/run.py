@@ -4,11 +4,11 @@ devices, with the process's peak memory.
 
 Instances: `sftopt.families.split.generate.random_instance(n, seed=seed, scaled=True)`
 (GPT-2 small), written to a JSON file first so that loading is measured from a file, as the CLI
-does. Writes results/<n>-<solver>-s<seed>.json (phases in seconds, objective, bound, gap,
-verified and by which route (the Pyomo model up to verifier.PYOMO_MAX_DEVICES devices, the
-same constraints on arrays above), peak RSS of the process so far, versions, machine and load
-average). RESULTS.md tabulates them. `lagrange` returns the `lagrangian` bound with its plan
-(its solve phase includes computing it), so its certify phase reuses that bound.
+does. Writes results/<n>-<solver>[-tl<time limit>]-s<seed>.json (phases in seconds, objective,
+bound, gap, verified and by which route (the Pyomo model up to verifier.PYOMO_MAX_DEVICES
+devices, the same constraints on arrays above), peak RSS of the process so far, versions,
+machine and load average). RESULTS.md tabulates them. `lagrange` returns the `lagrangian`
+bound with its plan (its solve phase includes computing it), so its certify phase reuses it.
 Usage:
     .venv/bin/python benchmarks/scale/run.py [--sizes 1000 10000]
         [--solvers lagrange alm greedy-delay] [--time-limit SECONDS]
@@ -82,7 +82,8 @@ def main() -> None:
                 row = run(n, solver, args.seed, args.bound, Path(d), args.time_limit)
                 row.update(versions=versions(), load_average_before=load,
                            machine={"platform": platform.platform(), "cpus": os.cpu_count()})
-                name = f"{n}-{solver}-s{args.seed}.json"
+                limit = "" if args.time_limit is None else f"-tl{args.time_limit:g}"
+                name = f"{n}-{solver}{limit}-s{args.seed}.json"
                 (args.out / name).write_text(json.dumps(row, indent=1) + "\n")
                 print({k: v for k, v in row.items() if k not in ("versions", "machine")},
                       flush=True)

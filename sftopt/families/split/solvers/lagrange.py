@@ -30,6 +30,8 @@ first) the plan is greedy-delay's start (own-delay choice, memory repaired).
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from ....core.options import ITER_MAX, Deadline, real, whole
@@ -195,10 +197,12 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
     if why:
         return infeasible(instance, why)
     deadline = Deadline(time_limit)
+    t0 = time.perf_counter()
     table = space.table()
     keep: list[LagrangianBound] = []
     bound, complete = lagrangian_bound(instance, table, deadline=deadline.part(bound_share),
                                        keep=keep, keep_points=points)
+    t1 = time.perf_counter()
     search = Search(space, deadline=deadline)
     seen: set[bytes] = set()
     best: list = [None, np.inf]  # plan, objective
@@ -244,15 +248,19 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
             return failed(instance, "server memory: repair by deepening cuts failed")
         consider(plan)
     plan, val, moves = best[0], best[1], 0
+    t2 = time.perf_counter()
     if polish > 0:
         plan, val, moves = search.local_search(plan, max_iter=polish)
         # the polish budget is this algorithm's own rule, not a limit that cut a search short
         search.capped = False
     _, al = search.evaluate(plan)
+    t3 = time.perf_counter()
     res = search.result(plan, al, iterations=moves,
                         message=f"best of {tried} plans rounded from the lagrangian dual, "
                                 f"then {moves} local-search moves; bound "
-                                f"{'complete' if complete else 'cut at the time limit'}")
+                                f"{'complete' if complete else 'cut at the time limit'} (s: "
+                                f"bound {t1 - t0:.3g}, rounding {t2 - t1:.3g}, polish "
+                                f"{t3 - t2:.3g})")
     res = res.with_bound(bound)
     if complete:
         res = res.with_methods(BOUND_METHOD)

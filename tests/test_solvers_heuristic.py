@@ -235,7 +235,8 @@ def _large(n: int):
     return load_instance(d)
 
 
-@pytest.mark.parametrize("method,n", [("greedy-delay", 200), ("alm", 200), ("sqp", 20)])
+@pytest.mark.parametrize("method,n", [("greedy-delay", 200), ("alm", 200), ("sqp", 20),
+                                      ("lagrange", 200)])
 def test_time_limit_is_honoured(method: str, n: int) -> None:
     inst = _large(n)  # each takes well over 1 s without a limit
     res = sftopt.solve(inst, method, time_limit=1.0, certify=False)

@@ -160,11 +160,12 @@ class _Rounder:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(freed > 0, (score - score[own]) / freed, np.inf)
             best = np.minimum.reduceat(ratio, self.dev_start)
-            movable = np.flatnonzero(np.isfinite(best))
-            if movable.size == 0:
-                break
             hit = np.flatnonzero(ratio <= np.repeat(best, self.sizes))
-            first = hit[np.r_[True, e.k[hit][1:] != e.k[hit][:-1]]]  # per movable device
+            first = hit[np.r_[True, e.k[hit][1:] != e.k[hit][:-1]]]  # one per device
+            # only moves that free memory within the floor's options (finite ratio)
+            first = first[np.isfinite(ratio[first])]
+            if first.size == 0:
+                break
             dev = e.k[first]
             order = np.argsort(ratio[first], kind="stable")
             gain = np.cumsum(freed[first][order])
@@ -176,8 +177,9 @@ class _Rounder:
 
 @register("split", "lagrange", bound=True,
           description="plans rounded from the lagrangian bound's dual (each device its "
-                      "option in the dual's inner minimum, exact shares), then single-device "
-                      "local search; returns the lagrangian bound too",
+                      "option in the dual's inner minimum, per shallowest cut, exact shares, "
+                      "a scan of the price), a short local-search polish; returns the "
+                      "lagrangian bound too",
           options={"points": whole(1, 100, "round delays whose duals are rounded (the best "
                                             "by dual value among those the bound evaluated)"),
                    "columns": whole(1, 100, "tests rounded per round delay (the best by dual "

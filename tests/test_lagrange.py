@@ -56,6 +56,11 @@ def test_certify_reuses_the_solvers_bound(monkeypatch: pytest.MonkeyPatch, tmp_p
     # certify marks what it computed: a second certify of its result computes nothing
     sftopt.certify(inst, [again], method="lagrangian")
     assert calls == ["relaxation", "lagrangian"]
+    # a mark without a bound (the bound taken off by hand) does not count
+    bare = res.model_copy(update={"bound": None, "gap": None})
+    assert sftopt.certify(inst, [bare], method="lagrangian")[0].bound == res.bound
+    assert calls == ["relaxation", "lagrangian", "lagrangian"]
+    del calls[-1]
     # a heuristic's result in the same class gets the carried bound without a computation
     alm = sftopt.solve(inst, "alm", certify=False)
     both = sftopt.certify(inst, [alm, res], method="lagrangian")

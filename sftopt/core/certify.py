@@ -23,9 +23,9 @@ def certify(instance: InstanceBase, results: Sequence[Result], method: str | Non
     extra bound) and every bound a result of the same class already carries (an exact
     solver's dual bound certifies a heuristic's gap). ``bounds`` adds bounds already known
     per class (e.g. computed and timed by a benchmark). The ``method`` bound is not computed
-    again for a class in which a result already carries it (``Result.bound_methods``: a solver
-    that computed that very bound, complete, in this process, or an earlier certify): its
-    ``bound`` is at least that bound. Results without a plan are returned as they are.
+    again for a class in which a result carries it (``Result.bound_methods``, with a ``bound``:
+    a solver that computed that very bound, complete, in this process, or an earlier certify):
+    its ``bound`` is at least that bound. Results without a plan are returned as they are.
     """
     family = get_family(instance.family)
     method = family.bound_methods[0] if method is None else method
@@ -44,7 +44,8 @@ def certify(instance: InstanceBase, results: Sequence[Result], method: str | Non
         known = [out[i].bound for i in idx if out[i].bound is not None]
         if bounds and cls in bounds:
             known.append(bounds[cls])
-        have = method == "none" or any(method in out[i].bound_methods for i in idx)
+        have = method == "none" or any(method in out[i].bound_methods and out[i].bound is not None
+                                       for i in idx)
         if not have:
             known.append(family.lower_bound(instance, method, cls))
         known = [b for b in known if math.isfinite(b)]
@@ -52,7 +53,7 @@ def certify(instance: InstanceBase, results: Sequence[Result], method: str | Non
             best = max(known)
             for i in idx:
                 out[i] = out[i].with_bound(best)
-        if method != "none" and (known or not have):
+        if method != "none":  # every result of the class now has at least the method's bound
             for i in idx:
                 out[i] = out[i].with_methods(method)
     return out

@@ -18,8 +18,8 @@ from sftopt.families.split.options import OptionSpace
 from sftopt.families.split.search import Search
 
 TINY = json.loads((Path(__file__).parents[1] / "data/instances/tiny-example.json").read_text())
-MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "no-compression", "equal-bandwidth",
-        "fixed-cut", "device-only", "server-only", "vanilla-sl"]
+MINE = ["greedy-delay", "greedy-memory", "alm", "sqp", "lagrange", "no-compression",
+        "equal-bandwidth", "fixed-cut", "device-only", "server-only", "vanilla-sl"]
 
 
 def instance(n: int, seed: int, *, max_cut: int = 2, server_frac: float | None = None,
@@ -239,7 +239,8 @@ def _large(n: int):
     return load_instance(d)
 
 
-@pytest.mark.parametrize("method,n", [("greedy-delay", 200), ("alm", 200), ("sqp", 20)])
+@pytest.mark.parametrize("method,n", [("greedy-delay", 200), ("alm", 200), ("sqp", 20),
+                                      ("lagrange", 200)])
 def test_time_limit_is_honoured(method: str, n: int) -> None:
     inst = _large(n)  # each takes well over 1 s without a limit
     res = sftopt.solve(inst, method, time_limit=1.0, certify=False)

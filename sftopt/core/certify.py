@@ -22,8 +22,10 @@ def certify(instance: InstanceBase, results: Sequence[Result], method: str | Non
     ``method`` bound for its class (default: the family's first bound method; "none": no
     extra bound) and every bound a result of the same class already carries (an exact
     solver's dual bound certifies a heuristic's gap). ``bounds`` adds bounds already known
-    per class (e.g. computed and timed by a benchmark). Results without a plan are returned
-    as they are.
+    per class (e.g. computed and timed by a benchmark). The ``method`` bound is not computed
+    again for a class in which a result carries it (``Result.bound_methods``, with a ``bound``:
+    a solver that computed that very bound, complete, in this process, or an earlier certify):
+    its ``bound`` is at least that bound. Results without a plan are returned as they are.
     """
     family = get_family(instance.family)
     method = family.bound_methods[0] if method is None else method
@@ -42,11 +44,16 @@ def certify(instance: InstanceBase, results: Sequence[Result], method: str | Non
         known = [out[i].bound for i in idx if out[i].bound is not None]
         if bounds and cls in bounds:
             known.append(bounds[cls])
-        if method != "none":
+        have = method == "none" or any(method in out[i].bound_methods and out[i].bound is not None
+                                       for i in idx)
+        if not have:
             known.append(family.lower_bound(instance, method, cls))
         known = [b for b in known if math.isfinite(b)]
         if known:
             best = max(known)
             for i in idx:
                 out[i] = out[i].with_bound(best)
+        if method != "none":  # every result of the class now has at least the method's bound
+            for i in idx:
+                out[i] = out[i].with_methods(method)
     return out

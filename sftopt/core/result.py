@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 PLAN_SCHEMA = "sftopt.plan/2"
 OLD_PLAN_SCHEMAS = ("sftopt.plan/1",)  # still load (upgraded by the family)
@@ -83,6 +83,10 @@ class Result(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)
     plan: Any = None
     simulation: Any = None
+    # the family bound methods whose bound ``bound`` is known to be at least, computed in this
+    # process (a solver that computes one, or certify); not written to plan files: a loaded
+    # result is certified afresh
+    _bound_methods: frozenset[str] = PrivateAttr(default_factory=frozenset)
 
     @property
     def outcome(self) -> str:
@@ -109,6 +113,18 @@ class Result(BaseModel):
         if bound is not None and self.objective is not None:
             gap = max(0.0, (self.objective - bound) / self.objective)
         return self.model_copy(update={"bound": bound, "gap": gap})
+
+    @property
+    def bound_methods(self) -> frozenset[str]:
+        """The family bound methods whose bound ``bound`` is at least, computed in this process
+        (certify does not compute them again for this result's class)."""
+        return self._bound_methods
+
+    def with_methods(self, *methods: str) -> Result:
+        """This result, its ``bound`` known to be at least each of ``methods``' bounds."""
+        out = self.model_copy()
+        out._bound_methods = self._bound_methods | frozenset(methods)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

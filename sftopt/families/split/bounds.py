@@ -481,7 +481,12 @@ def _search(inst: SplitInstance, table: OptionTable,
     r_max = a.rounds * (1.0 + a.eta * float(wdelta.max(axis=1).sum()))
     dual = {k: search.pop(k) for k in ("alpha_rounds", "newton_iters", "price_iters",
                                        "keep_thetas") if k in search}
+    keep = search.pop("keep", None)  # a list to receive the LagrangianBound (its points kept)
+    keep_points = search.pop("keep_points", 0)
     lb = LagrangianBound(inst, table, cases, thetas=thetas, alphas=alphas, **dual)
+    if keep is not None:
+        lb.points, lb.keep_points = [], keep_points
+        keep.append(lb)
     out = interval_search(lb, T0, r_min, r_max, deadline=deadline, **search)
     return r_min * T0 if math.isnan(out) else max(r_min * T0, out)
 
@@ -595,12 +600,31 @@ def lower_bound(inst: SplitInstance, *, method: str = "relaxation",
     space = OptionSpace(inst)
     if space.diagnose() is not None:
         return math.inf
-    table = space.table()
+    if method == "relaxation":
+        return relaxation_bound(inst, space.table())[0]
+    return lagrangian_bound(inst, space.table(), deadline=deadline)[0]
+
+
+def relaxation_bound(inst: SplitInstance, table: OptionTable) -> tuple[float, float]:
+    """The ``relaxation`` bound R_min x T_lb of the parallel plans of ``table``, and T_lb."""
     T0 = float(round_delay_bound(table_terms(table), table.valid[None], inst.arrays.bandwidth)[0])
-    relax = min_rounds(inst, table) * T0  # table_bound
-    if method == "relaxation" or not math.isfinite(relax):
-        return relax
+    return min_rounds(inst, table) * T0, T0
+
+
+def lagrangian_bound(inst: SplitInstance, table: OptionTable, *,
+                     deadline: Deadline | float | None = None, keep: list | None = None,
+                     keep_points: int = 0) -> tuple[float, bool]:
+    """The ``lagrangian`` bound of the parallel plans of ``table`` (never below the relaxation)
+    and whether it is complete (the refinement ran to its own stopping rule, not to
+    ``deadline``): `lower_bound` and the `lagrange` solver both compute it here, so a complete
+    one is the same number from either. ``keep``: a list that receives the LagrangianBound with
+    the ``keep_points`` best points it evaluated (``points``, with their duals, and the last
+    one), for plans rounded from it."""
+    relax, T0 = relaxation_bound(inst, table)
+    if not math.isfinite(relax):
+        return relax, True
     if not isinstance(deadline, Deadline):
         deadline = Deadline(deadline)
-    return max(relax, memory_coupled_bound(inst, table, deadline=deadline, T0=T0,
-                                           **lagrange_effort(int(table.valid.sum()))))
+    out = memory_coupled_bound(inst, table, deadline=deadline, T0=T0, keep=keep,
+                               keep_points=keep_points, **lagrange_effort(int(table.valid.sum())))
+    return max(relax, out), not deadline.hit

@@ -364,6 +364,10 @@ class LagrangianBound:
         self.fixed_thetas = tuple(thetas) if keep_thetas else ()
         self.adapt = adapt_thetas
         self.alpha_rounds = alpha_rounds
+        # a list: the points evaluated are kept in it, the best ``keep_points`` by their
+        # value (with their duals) and the newest (for plans rounded from the duals)
+        self.points: list[dict] | None = None
+        self.keep_points = 0
 
     def _needs(self, val: np.ndarray, cs: np.ndarray, alpha: np.ndarray | None = None
                ) -> np.ndarray:
@@ -394,8 +398,21 @@ class LagrangianBound:
         val, slope = self.tests.at(T)
         self.evaluations += 1
         C = len(self.valid)
-        return {"T": T, "val": val, "slope": slope, "done": np.zeros(C, dtype=bool),
-                "thetas": thetas, "L": None, "nu": None, "least": None, "alpha": None}
+        p = {"T": T, "val": val, "slope": slope, "done": np.zeros(C, dtype=bool),
+             "thetas": thetas, "L": None, "nu": None, "least": None, "alpha": None}
+        if self.points is not None:
+            self._keep(p)
+        return p
+
+    def _keep(self, p: dict) -> None:
+        """Keep p among ``points``; past keep_points + 1 of them, the worst solved one goes
+        (a point's arrays are large at scale: 100,000 devices, ~250 MB each)."""
+        self.points.append(p)
+        while len(self.points) > self.keep_points + 1:
+            solved = [q for q in self.points[:-1] if q["done"].any()]
+            pool = solved or self.points[:-1]
+            worst = max(pool, key=self.point_value) if solved else pool[0]
+            self.points.remove(worst)
 
     def duals(self, p: dict, cs: np.ndarray) -> None:
         """Solve the duals of the cases ``cs`` at p (once): every test's best price on the
@@ -552,7 +569,9 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
         p = lb.point(T0 * math.exp(x))
         cache[x] = p
         while len(cache) > keep:
-            cache.popitem(last=False)
+            # a point kept by lb.points past the cache is only read for its values and
+            # duals: its slopes go (at 100,000 devices they are ~130 MB a point)
+            cache.popitem(last=False)[1].pop("slope", None)
         return p
 
     def stop() -> bool:

@@ -1,7 +1,7 @@
 """Benchmark of every registered `split` solver against certified lower bounds, and its scaling.
 
 Instances: data/instances/*.json and seeded random ones (the split family's random_instance,
-GPT-2 small) of the configured sizes; a scaling suite (100, 1000, 10000 devices) for the fast
+GPT-2 small) of the configured sizes; a scaling suite (100 to 100,000 devices) for the fast
 solvers. Every plan is certified by `sftopt.certify` (as `sftopt solve` does): the best bound
 known for its instance and schedule, the largest of the lagrangian bound (up to
 ``lagrangian_max_devices``), the relaxation bound and every lower bound a solver returned;
@@ -42,7 +42,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "data_instances": True,
     "random_sizes": [5, 10, 20, 50],
     "random_seeds": 1,  # seeds seed, seed+1, ... per size
-    "scaling_sizes": [100, 1000, 10000],
+    "scaling_sizes": [100, 1000, 10000, 100000],
     # solvers too slow for the scaling suite (a solver is also dropped at larger sizes once a
     # run exceeds scaling_drop_s)
     "scaling_skip": ["exhaustive", "minlp", "sqp"],

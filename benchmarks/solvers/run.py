@@ -65,6 +65,8 @@ def _instances(cfg: dict[str, Any], seed: int) -> list[tuple[str, Instance]]:
     if cfg["data_instances"]:
         for path in sorted((ROOT / "data" / "instances").glob("*.json")):
             inst = sftopt.load_instance(path)
+            if inst.family != "split":  # the other families' instances have their own suites
+                continue
             if cfg["instances"] is None or inst.name in cfg["instances"]:
                 out.append(("data", inst))
     for n in cfg["random_sizes"]:
@@ -123,6 +125,15 @@ def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
             "verified": ok}, res
 
 
+def _crash(inst: Instance, info, opts: dict[str, Any], why: str) -> dict[str, Any]:
+    """The row of a run that ended without a result."""
+    return {"instance": inst.name, "instance_sha256": inst.sha256[:16],
+            "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
+            "options": json.dumps(opts, sort_keys=True), "wall_s": math.nan,
+            "status": "crash", "objective": None, "own_bound": None, "verified": None,
+            "message": why, "peak_mb": None, "solve_mb": None}
+
+
 def _run(inst: Instance, info, opts: dict[str, Any], check: bool
          ) -> tuple[dict[str, Any], Result | None]:
     """One solver run in a process of its own (forked: the instance is inherited), so that the
@@ -135,7 +146,10 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool
 
     def child() -> None:
         start = _rss_mb()
-        row, res = _solve(inst, info, opts, check)
+        try:
+            row, res = _solve(inst, info, opts, check)
+        except Exception as exc:  # the check (verify) failing is a result too
+            row, res = _crash(inst, info, opts, f"{type(exc).__name__}: {exc}"), None
         peak = _peak_mb()
         send.send(({**row, "peak_mb": peak, "solve_mb": max(peak - start, 0.0)}, res))
 
@@ -146,12 +160,7 @@ def _run(inst: Instance, info, opts: dict[str, Any], check: bool
         return recv.recv()
     except EOFError:  # the process died (e.g. out of memory) before it answered
         proc.join()
-        return ({"instance": inst.name, "instance_sha256": inst.sha256[:16],
-                 "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
-                 "options": json.dumps(opts, sort_keys=True), "wall_s": math.nan,
-                 "status": "crash", "objective": None, "own_bound": None, "verified": None,
-                 "message": f"the solver's process died (exit {proc.exitcode})",
-                 "peak_mb": None, "solve_mb": None}, None)
+        return _crash(inst, info, opts, f"the solver's process died (exit {proc.exitcode})"), None
     finally:
         recv.close()
         proc.join()

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -70,6 +70,7 @@ _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
+_SPLITS = (0.2, 0.4, 0.6, 0.8)  # link's part of an option's slack at its initial split points
 
 
 @dataclass
@@ -134,15 +135,35 @@ def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarra
     return band * (1 - 1e-9), share * (1 - 1e-9)
 
 
+def _split_points(t: Terms, T: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n_options, len(_SPLITS)) band fractions and shares at which each option finishes at
+    round delay T with a fraction theta of its slack T - compute spent on the link and the rest
+    on the server: where the option operates in plans near the incumbent (nan: no such point)."""
+    slack = (T - t.compute)[:, None] * np.ones(len(_SPLITS))
+    th = np.array(_SPLITS)[None, :]
+    tt = Terms(*(np.broadcast_to(np.asarray(getattr(t, f.name))[:, None], slack.shape)
+                 for f in fields(t)))
+    band = _band_below(tt, th * slack, B) / B
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = tt.server_work / ((1 - th) * slack)
+    band = np.where(np.isfinite(band) & (band > 0) & (slack > 0), band, math.nan)
+    share = np.where(np.isfinite(share) & (share > 0) & (slack > 0), share, math.nan)
+    return band, share
+
+
 def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
-                    deadline: Deadline) -> _Points:
-    """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), and the
-    option's least band and share at round delay T_hi (where the least-need rows bind)."""
+                    deadline: Deadline, T_at: float | None = None) -> _Points:
+    """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), the
+    option's least band and share at round delay T_hi (where the least-need rows bind), and
+    its split points at round delay T_at (the incumbent's, if given)."""
     points = _Points()
     K = table.valid.shape[0]
     kk, oo = np.nonzero(table.valid)
-    bmin, smin = _least_needs(_option_terms(table, kk, oo), T_hi, B)
+    terms = _option_terms(table, kk, oo)
+    bmin, smin = _least_needs(terms, T_hi, B)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
+    if T_at is not None:
+        sb, ss = _split_points(terms, T_at, B)
     for p in range(len(kk)):
         deadline.check(p, 256)
         k, o = int(kk[p]), int(oo[p])
@@ -150,6 +171,9 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
             points.add(k, o, float(v), float(v))
         points.add(k, o, float(bmin[p]) if bmin[p] > 0 else math.nan,
                    float(smin[p]) if smin[p] > 0 else math.nan)
+        if T_at is not None:
+            for b, sh in zip(sb[p], ss[p], strict=True):
+                points.add(k, o, float(b), float(sh))
     return points
 
 
@@ -531,8 +555,9 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
 
     lp_done, it = 0, 0
     try:  # on large instances building the model (Python loops) outlasts the time limit
+        T_inc = plan.total / rounds_needed(instance, plan.levels)
         points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device,
-                                 deadline)
+                                 deadline, T_inc)
 
         def incumbent_points() -> list[tuple[int, int, int, float]]:
             # the incumbent's band and share of device k: a good operating point for all its options

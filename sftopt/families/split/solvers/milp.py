@@ -11,16 +11,19 @@ The perspective of a linear under-estimator is linear, and at x_ko = 0 it forces
 MILP is a relaxation of the MINLP: its optimum (and HiGHS's dual bound) is a LOWER bound.
 
 Tangent points are per option (band / share fractions geometric in [1/(4K), 1], the
-incumbent's, the option's least need). Least-need rows beta_ko >= bmin_ko x_ko and
-phi_ko >= smin_ko x_ko (certified lower estimates of what the option needs to finish within
-T_hi) are valid for every plan with T <= T_hi.
+incumbent's, the option's least need, and its split points: where it finishes at the
+incumbent's round delay with a fraction theta of its slack on the link, the rest on the
+server). Least-need rows beta_ko >= bmin_ko x_ko and phi_ko >= smin_ko x_ko (certified lower
+estimates of what the option needs to finish within T_hi) are valid for every plan with
+T <= T_hi.
 
 Objective R x T, exactly at integer points: R = rounds (1 + eta sum_k w_k sum_c delta_c y_kc),
 y_kc = sum of x_ko over options with level c. Each product y_kc T is a variable z_kc with
 z_kc >= T - T_hi (1 - y_kc), z_kc >= T_lo y_kc, z_kc >= 0 (McCormick; exact for binary y and
 T in [T_lo, T_hi]). T_hi = incumbent total / R_min; T_lo = max(certified round-delay bound,
-lb / R_max) with lb the best bound so far and R_max the largest R of the reduced options (a plan
-better than the incumbent has R x T >= lb and R <= R_max). The optimal plan's T lies in
+lb / R_max) with lb the best bound so far (from the start: the lagrangian bound,
+lagrangian.py) and R_max the largest R of the reduced options (a plan better than the
+incumbent has R x T >= lb and R <= R_max). The optimal plan's T lies in
 [T_lo, T_hi], so restricting T keeps the MILP a relaxation of the set that contains the
 optimum and the bound stays valid.
 
@@ -30,7 +33,10 @@ LP rounds first: the LP relaxation, tangents at its perspective points (beta/x, 
 raised from its value, until it stalls. Then the loop: solve the MILP (warm-started with the
 incumbent); its (cut, level) choice, with shares from the exact allocator, is a feasible plan
 (upper bound); add tangents at the MILP's and the allocator's bands and shares; repeat until
-the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. The reported bound is HiGHS's
+the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. Each MILP gets the objective
+that would close the gap as HiGHS's ``objective_bound``: nodes whose bound reaches it are pruned,
+so HiGHS proves the gap closed without proving its own optimum (a MILP it reports infeasible
+then bounds every plan by that objective). The reported bound is HiGHS's
 dual bound (or LP value) x (1 - 1e-6), a margin for the LP feasibility tolerance (1e-7, scaled).
 """
 

@@ -161,25 +161,29 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
                     deadline: Deadline, T_at: float | None = None) -> _Points:
     """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), the
     option's least band and share at round delay T_hi (where the least-need rows bind), and
-    its split points at round delay T_at (the incumbent's, if given)."""
+    its split points at round delay T_at (the incumbent's, if given). Vectorised: a point
+    within _NEAR of the next smaller one of its option is dropped (as _Points.add would)."""
     points = _Points()
     K = table.valid.shape[0]
     kk, oo = np.nonzero(table.valid)
     terms = _option_terms(table, kk, oo)
     bmin, smin = _least_needs(terms, T_hi, B)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
+    cols = [np.broadcast_to(grid, (len(kk), len(grid)))]
+    band = [cols[0], np.where(bmin > 0, bmin, math.nan)[:, None]]
+    share = [cols[0], np.where(smin > 0, smin, math.nan)[:, None]]
     if T_at is not None:
         sb, ss = _split_points(terms, T_at, B)
-    for p in range(len(kk)):
-        deadline.check(p, 256)
-        k, o = int(kk[p]), int(oo[p])
-        for v in grid:
-            points.add(k, o, float(v), float(v))
-        points.add(k, o, float(bmin[p]) if bmin[p] > 0 else math.nan,
-                   float(smin[p]) if smin[p] > 0 else math.nan)
-        if T_at is not None:
-            for b, sh in zip(sb[p], ss[p], strict=True):
-                points.add(k, o, float(b), float(sh))
+        band.append(sb)
+        share.append(ss)
+    for store, parts in ((points.band, band), (points.share, share)):
+        v = np.concatenate(parts, axis=1)
+        v = np.sort(np.where(np.isfinite(v), np.clip(v, 1e-7, 1.0), math.nan), axis=1)
+        prev = np.concatenate([np.zeros((len(v), 1)), v[:, :-1]], axis=1)  # values are > 0
+        keep = np.isfinite(v) & (v - prev > _NEAR * prev)
+        for p in range(len(kk)):
+            deadline.check(p, 4096)
+            store[(int(kk[p]), int(oo[p]))] = v[p, keep[p]].tolist()
     return points
 
 

@@ -11,7 +11,7 @@ from sftopt import Status, solve
 from sftopt.families.split.allocation import exact_allocation
 from sftopt.families.split.cost import comm_delay, device_delays, server_memory
 from sftopt.families.split.options import option_table
-from sftopt.families.split.solvers.milp import _least_needs, _option_terms
+from sftopt.families.split.solvers.milp import _SPLITS, _least_needs, _option_terms, _split_points
 
 from .test_solvers_exact import CASES, _check_plan, tiny_instance
 
@@ -41,6 +41,46 @@ def test_least_needs_are_below_every_plan(seed):
             assert np.all(alloc.share >= smin - 1e-12)
         # at T itself the needs are tight for a device with nothing else to share
         assert np.all(comm_delay(t, np.full(K, B)) <= T * (1 + 1e-9))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_split_points_finish_at_the_round_delay(seed):
+    """At an option's split point theta, its link takes at least theta of the slack (the band
+    is a lower estimate) and its server exactly the rest: the point lies where the option
+    finishes at round delay T."""
+    inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    B = inst.arrays.bandwidth
+    kk, oo = np.nonzero(table.valid)
+    t = _option_terms(table, kk, oo)
+    T = 1.5 * float(device_delays(t, np.full(len(kk), B), np.ones(len(kk))).max())
+    band, share = _split_points(t, T, B)
+    slack = T - t.compute
+    for j, theta in enumerate(_SPLITS):
+        ok = np.isfinite(band[:, j])
+        assert ok.any()
+        tj = _option_terms(table, kk[ok], oo[ok])
+        assert np.all(comm_delay(tj, band[ok, j] * B) >= theta * slack[ok] * (1 - 1e-9))
+        on = np.isfinite(share[:, j])
+        np.testing.assert_allclose(t.server_work[on] / share[on, j], (1 - theta) * slack[on])
+
+
+@pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"seed{c['seed']}")
+@pytest.mark.parametrize("bound", ["lagrangian", "none"])
+def test_starting_bound_keeps_bound_valid(case, bound):
+    """The lagrangian start (lower bound, T_lo) and the gap-closing objective bound given to
+    HiGHS: the bound stays below the optimum, one MILP or to optimality."""
+    inst = tiny_instance(**case)
+    opt = solve(inst, "exhaustive", certify=False).objective
+    one = solve(inst, "milp", max_iter=1, gap_tol=1e-3, lp_rounds=0, cuts_per_device=2,
+                bound=bound, certify=False)
+    _check_plan(inst, one)
+    assert one.bound <= opt * (1 + 1e-9)
+    full = solve(inst, "milp", gap_tol=1e-5, time_limit=20, bound=bound, certify=False)
+    _check_plan(inst, full)
+    assert full.status == Status.OPTIMAL, full.message
+    assert full.objective == pytest.approx(opt, rel=1e-5)
+    assert full.bound <= opt * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"seed{c['seed']}")

@@ -11,16 +11,19 @@ The perspective of a linear under-estimator is linear, and at x_ko = 0 it forces
 MILP is a relaxation of the MINLP: its optimum (and HiGHS's dual bound) is a LOWER bound.
 
 Tangent points are per option (band / share fractions geometric in [1/(4K), 1], the
-incumbent's, the option's least need). Least-need rows beta_ko >= bmin_ko x_ko and
-phi_ko >= smin_ko x_ko (certified lower estimates of what the option needs to finish within
-T_hi) are valid for every plan with T <= T_hi.
+incumbent's, the option's least need, and its split points: where it finishes at the
+incumbent's round delay with a fraction theta of its slack on the link, the rest on the
+server). Least-need rows beta_ko >= bmin_ko x_ko and phi_ko >= smin_ko x_ko (certified lower
+estimates of what the option needs to finish within T_hi) are valid for every plan with
+T <= T_hi.
 
 Objective R x T, exactly at integer points: R = rounds (1 + eta sum_k w_k sum_c delta_c y_kc),
 y_kc = sum of x_ko over options with level c. Each product y_kc T is a variable z_kc with
 z_kc >= T - T_hi (1 - y_kc), z_kc >= T_lo y_kc, z_kc >= 0 (McCormick; exact for binary y and
 T in [T_lo, T_hi]). T_hi = incumbent total / R_min; T_lo = max(certified round-delay bound,
-lb / R_max) with lb the best bound so far and R_max the largest R of the reduced options (a plan
-better than the incumbent has R x T >= lb and R <= R_max). The optimal plan's T lies in
+lb / R_max) with lb the best bound so far (from the start: the lagrangian bound,
+lagrangian.py) and R_max the largest R of the reduced options (a plan better than the
+incumbent has R x T >= lb and R <= R_max). The optimal plan's T lies in
 [T_lo, T_hi], so restricting T keeps the MILP a relaxation of the set that contains the
 optimum and the bound stays valid.
 
@@ -30,7 +33,10 @@ LP rounds first: the LP relaxation, tangents at its perspective points (beta/x, 
 raised from its value, until it stalls. Then the loop: solve the MILP (warm-started with the
 incumbent); its (cut, level) choice, with shares from the exact allocator, is a feasible plan
 (upper bound); add tangents at the MILP's and the allocator's bands and shares; repeat until
-the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. The reported bound is HiGHS's
+the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. Each MILP gets the objective
+that would close the gap as HiGHS's ``objective_bound``: nodes whose bound reaches it are pruned,
+so HiGHS proves the gap closed without proving its own optimum (a MILP it reports infeasible
+then bounds every plan by that objective). The reported bound is HiGHS's
 dual bound (or LP value) x (1 - 1e-6), a margin for the LP feasibility tolerance (1e-7, scaled).
 """
 
@@ -38,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,7 +54,7 @@ from ....core.options import Deadline, OutOfTime, text, whole
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
-from ..bounds import min_rounds, resource_needs, round_delay_bound, table_terms
+from ..bounds import lower_bound, min_rounds, resource_needs, round_delay_bound, table_terms
 from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
 from ..options import OptionSpace, OptionTable
 from ..plans import infeasible, make_result
@@ -70,6 +76,7 @@ _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
+_SPLITS = (0.2, 0.4, 0.6, 0.8)  # link's part of an option's slack at its initial split points
 
 
 @dataclass
@@ -134,22 +141,49 @@ def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarra
     return band * (1 - 1e-9), share * (1 - 1e-9)
 
 
+def _split_points(t: Terms, T: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+    """(n_options, len(_SPLITS)) band fractions and shares at which each option finishes at
+    round delay T with a fraction theta of its slack T - compute spent on the link and the rest
+    on the server: where the option operates in plans near the incumbent (nan: no such point)."""
+    slack = (T - t.compute)[:, None] * np.ones(len(_SPLITS))
+    th = np.array(_SPLITS)[None, :]
+    tt = Terms(*(np.broadcast_to(np.asarray(getattr(t, f.name))[:, None], slack.shape)
+                 for f in fields(t)))
+    band = _band_below(tt, th * slack, B) / B
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = tt.server_work / ((1 - th) * slack)
+    band = np.where(np.isfinite(band) & (band > 0) & (slack > 0), band, math.nan)
+    share = np.where(np.isfinite(share) & (share > 0) & (slack > 0), share, math.nan)
+    return band, share
+
+
 def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
-                    deadline: Deadline) -> _Points:
-    """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), and the
-    option's least band and share at round delay T_hi (where the least-need rows bind)."""
+                    deadline: Deadline, T_at: float | None = None) -> _Points:
+    """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), the
+    option's least band and share at round delay T_hi (where the least-need rows bind), and
+    its split points at round delay T_at (the incumbent's, if given). Vectorised: a point
+    within _NEAR of the next smaller one of its option is dropped (as _Points.add would)."""
     points = _Points()
     K = table.valid.shape[0]
     kk, oo = np.nonzero(table.valid)
-    bmin, smin = _least_needs(_option_terms(table, kk, oo), T_hi, B)
+    terms = _option_terms(table, kk, oo)
+    bmin, smin = _least_needs(terms, T_hi, B)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
-    for p in range(len(kk)):
-        deadline.check(p, 256)
-        k, o = int(kk[p]), int(oo[p])
-        for v in grid:
-            points.add(k, o, float(v), float(v))
-        points.add(k, o, float(bmin[p]) if bmin[p] > 0 else math.nan,
-                   float(smin[p]) if smin[p] > 0 else math.nan)
+    cols = [np.broadcast_to(grid, (len(kk), len(grid)))]
+    band = [cols[0], np.where(bmin > 0, bmin, math.nan)[:, None]]
+    share = [cols[0], np.where(smin > 0, smin, math.nan)[:, None]]
+    if T_at is not None:
+        sb, ss = _split_points(terms, T_at, B)
+        band.append(sb)
+        share.append(ss)
+    for store, parts in ((points.band, band), (points.share, share)):
+        v = np.concatenate(parts, axis=1)
+        v = np.sort(np.where(np.isfinite(v), np.clip(v, 1e-7, 1.0), math.nan), axis=1)
+        prev = np.concatenate([np.zeros((len(v), 1)), v[:, :-1]], axis=1)  # values are > 0
+        keep = np.isfinite(v) & (v - prev > _NEAR * prev)
+        for p in range(len(kk)):
+            deadline.check(p, 4096)
+            store[(int(kk[p]), int(oo[p]))] = v[p, keep[p]].tolist()
     return points
 
 
@@ -476,11 +510,13 @@ def _r_max(inst: SplitInstance, table: OptionTable) -> float:
                    "cuts_per_device": whole(1, 1000, "initial tangents per option"),
                    "lp_rounds": whole(0, 100_000, "most LP rounds before the first MILP"),
                    "incumbent": text("registered split solvers giving starting plans, "
-                                     "comma-separated", none=True)})
+                                     "comma-separated", none=True),
+                   "bound": text("starting lower bound: the lagrangian bound or none",
+                                 choices=("lagrangian", "none"))})
 def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
                gap_tol: float = 1e-4, max_iter: int = 30, cuts_per_device: int = 6,
                lp_rounds: int = 40, threads: int = 1, seed: int = 0,
-               incumbent: str | None = "greedy-delay,alm") -> Result:
+               incumbent: str | None = "greedy-delay,alm", bound: str = "lagrangian") -> Result:
     """Optimal plan to a relative gap ``gap_tol`` with a certified lower bound.
 
     ``cuts_per_device`` initial tangent points per option for band and share (where its comm
@@ -489,7 +525,9 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     the first MILP; ``threads`` and ``seed`` go to HiGHS; ``incumbent`` names a registered
     solver whose plan seeds the upper bound, or several separated by commas (the best plan is
     kept; None: own starting plans only). A good incumbent
-    shrinks T_hi, which removes options and tightens the McCormick rows.
+    shrinks T_hi, which removes options and tightens the McCormick rows. ``bound``
+    "lagrangian" starts the lower bound (and T_lo) from the lagrangian bound; "none" from
+    the round-delay relaxation only.
     """
     highspy = _highspy()
     deadline = Deadline(time_limit)
@@ -503,6 +541,14 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     T_lo = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
     r_min = min_rounds(instance, table)
     lb = r_min * T_lo
+    if bound == "lagrangian":
+        # a certified bound on R x T of every plan (lagrangian.py), ~0.3 s on 10-20 devices and
+        # within ~1 % of the optimum: it raises T_lo (lb / R_max) and so tightens the McCormick
+        # rows and the option tests from the first LP on; given a tenth of the time at most
+        lag = lower_bound(instance, method="lagrangian",
+                          deadline=Deadline(deadline.part(0.1)))
+        if math.isfinite(lag):
+            lb = max(lb, lag)
     plan = _Plan()
     rel_tol = min(1e-9, gap_tol * 1e-3)
     _initial_plan(instance, table, plan, rel_tol, space.deepest())
@@ -519,8 +565,9 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
 
     lp_done, it = 0, 0
     try:  # on large instances building the model (Python loops) outlasts the time limit
+        T_inc = plan.total / rounds_needed(instance, plan.levels)
         points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device,
-                                 deadline)
+                                 deadline, T_inc)
 
         def incumbent_points() -> list[tuple[int, int, int, float]]:
             # the incumbent's band and share of device k: a good operating point for all its options
@@ -616,13 +663,19 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
                 break
             # early iterations need only a rough MILP optimum: its dual bound is valid anyway
             mip_gap = max(gap_tol / 4, min(gap() / 10, 1e-2) * shrink)
+            # the bound that closes the gap, as a MILP objective: HiGHS prunes the nodes whose
+            # bound reaches it, so it proves the gap closed without solving the MILP to its own
+            # optimum (which may lie just above the target, where mip_rel_gap alone stops short)
+            target = plan.total * (1 - gap_tol) / (a.rounds * tau * (1 - _SAFETY))
             out = highs.run(h, remaining, options={"mip_rel_gap": mip_gap, "threads": int(threads),
-                                                    "random_seed": int(seed)},
+                                                    "random_seed": int(seed),
+                                                    "objective_bound": float(target)},
                             start=None if plan.choice is None else model.start(plan))
             ms = out.status
             if ms == highspy.HighsModelStatus.kInfeasible:
-                # no plan with T <= T_hi beats the incumbent within the relaxation
-                lb = max(lb, plan.total * (1 - _SAFETY))
+                # no point of the relaxation (no plan with T <= T_hi using the options left)
+                # has objective below the target
+                lb = max(lb, min(plan.total, a.rounds * tau * target) * (1 - _SAFETY))
                 continue
             if math.isfinite(out.dual_bound):
                 lb = max(lb, a.rounds * tau * out.dual_bound * (1 - _SAFETY))

@@ -54,7 +54,7 @@ from ....core.options import Deadline, OutOfTime, text, whole
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
-from ..bounds import lower_bound, min_rounds, resource_needs, round_delay_bound, table_terms
+from ..bounds import lagrangian_bound, min_rounds, resource_needs, round_delay_bound, table_terms
 from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
 from ..options import OptionSpace, OptionTable
 from ..plans import infeasible, make_result
@@ -76,7 +76,10 @@ _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
-_SPLITS = (0.2, 0.4, 0.6, 0.8)  # link's part of an option's slack at its initial split points
+_SPLITS = (0.2, 0.4, 0.6, 0.8)
+# above this many (device, option) entries the lagrangian start is skipped: its set-up alone
+# (before any deadline check) took 4-7 s at 3.2 million entries (100,000 devices)
+_LAGRANGE_MAX_ENTRIES = 1_000_000  # link's part of an option's slack at its initial split points
 
 
 @dataclass
@@ -110,14 +113,17 @@ def _option_terms(table: OptionTable, kk: np.ndarray, oo: np.ndarray) -> Terms:
                  t.server_work[kk, oo], t.snr_ul[kk, 0], t.snr_dl[kk, 0])
 
 
-def _band_below(t: Terms, slack: np.ndarray, B: float, iters: int = 50) -> np.ndarray:
+def _band_below(t: Terms, slack: np.ndarray, B: float, iters: int = 50,
+                deadline: Deadline | None = None) -> np.ndarray:
     """Certified LOWER estimate of the least band (Hz) with comm delay <= slack: bisection in
     log b keeping the end that is still too slow (0 where even B x 1e-12 suffices, inf where
-    even B is too slow)."""
+    even B is too slow). Past ``deadline``: OutOfTime (a step takes 0.2 s at 100,000 devices)."""
     talks = (t.up_bits > 0) | (t.down_bits > 0)
     lo = np.full(np.shape(slack), math.log(B * 1e-12))
     hi = np.full(np.shape(slack), math.log(B))
     for _ in range(iters):
+        if deadline is not None:
+            deadline.check()
         mid = 0.5 * (lo + hi)
         ok = comm_delay(t, np.exp(mid)) <= slack
         lo = np.where(ok, lo, mid)
@@ -127,12 +133,13 @@ def _band_below(t: Terms, slack: np.ndarray, B: float, iters: int = 50) -> np.nd
     return np.where(talks, out, np.where(slack >= 0, 0.0, np.inf))
 
 
-def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+def _least_needs(t: Terms, T_hi: float, B: float, deadline: Deadline | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Per option the least band fraction and server share any plan with round delay <= T_hi
     gives it (the other resource whole): certified lower estimates, so beta >= beta_min x and
     phi >= phi_min x are valid for every such plan."""
     slack = T_hi - t.compute
-    band = _band_below(t, slack - t.server_work, B) / B
+    band = _band_below(t, slack - t.server_work, B, deadline=deadline) / B
     rest = slack - comm_delay(t, np.full(np.shape(slack), B))
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(t.server_work > 0, t.server_work / rest, 0.0)
@@ -141,7 +148,8 @@ def _least_needs(t: Terms, T_hi: float, B: float) -> tuple[np.ndarray, np.ndarra
     return band * (1 - 1e-9), share * (1 - 1e-9)
 
 
-def _split_points(t: Terms, T: float, B: float) -> tuple[np.ndarray, np.ndarray]:
+def _split_points(t: Terms, T: float, B: float, deadline: Deadline | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """(n_options, len(_SPLITS)) band fractions and shares at which each option finishes at
     round delay T with a fraction theta of its slack T - compute spent on the link and the rest
     on the server: where the option operates in plans near the incumbent (nan: no such point)."""
@@ -149,7 +157,7 @@ def _split_points(t: Terms, T: float, B: float) -> tuple[np.ndarray, np.ndarray]
     th = np.array(_SPLITS)[None, :]
     tt = Terms(*(np.broadcast_to(np.asarray(getattr(t, f.name))[:, None], slack.shape)
                  for f in fields(t)))
-    band = _band_below(tt, th * slack, B) / B
+    band = _band_below(tt, th * slack, B, deadline=deadline) / B
     with np.errstate(divide="ignore", invalid="ignore"):
         share = tt.server_work / ((1 - th) * slack)
     band = np.where(np.isfinite(band) & (band > 0) & (slack > 0), band, math.nan)
@@ -167,13 +175,13 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
     K = table.valid.shape[0]
     kk, oo = np.nonzero(table.valid)
     terms = _option_terms(table, kk, oo)
-    bmin, smin = _least_needs(terms, T_hi, B)
+    bmin, smin = _least_needs(terms, T_hi, B, deadline)
     grid = np.geomspace(1.0 / (4 * K), 1.0, n) if n > 1 else np.array([1.0 / K])
     cols = [np.broadcast_to(grid, (len(kk), len(grid)))]
     band = [cols[0], np.where(bmin > 0, bmin, math.nan)[:, None]]
     share = [cols[0], np.where(smin > 0, smin, math.nan)[:, None]]
     if T_at is not None:
-        sb, ss = _split_points(terms, T_at, B)
+        sb, ss = _split_points(terms, T_at, B, deadline)
         band.append(sb)
         share.append(ss)
     for store, parts in ((points.band, band), (points.share, share)):
@@ -330,7 +338,7 @@ class _Model:
             self.row(0.0, inf, idx, val)
         # least needs at round delay T_hi (T <= T_hi in this model): beta >= bmin x, ...
         bmin, smin = _least_needs(_option_terms(self.table, self.kk, self.oo),
-                                  T_hi * self.tau, a.bandwidth)
+                                  T_hi * self.tau, a.bandwidth, self.deadline)
         for p in range(P):
             self.row(-inf, 0.0, [self.BB + p, self.X + p], [1.0, -1.0])
             self.row(-inf, 0.0, [self.PH + p, self.X + p], [1.0, -1.0])
@@ -541,20 +549,19 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     T_lo = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
     r_min = min_rounds(instance, table)
     lb = r_min * T_lo
-    if bound == "lagrangian":
+    if bound == "lagrangian" and table.valid.sum() <= _LAGRANGE_MAX_ENTRIES:
         # a certified bound on R x T of every plan (lagrangian.py), ~0.3 s on 10-20 devices and
         # within ~1 % of the optimum: it raises T_lo (lb / R_max) and so tightens the McCormick
         # rows and the option tests from the first LP on; given a tenth of the time at most
-        lag = lower_bound(instance, method="lagrangian",
-                          deadline=Deadline(deadline.part(0.1)))
+        lag, _ = lagrangian_bound(instance, table, deadline=Deadline(deadline.part(0.1)))
         if math.isfinite(lag):
             lb = max(lb, lag)
     plan = _Plan()
     rel_tol = min(1e-9, gap_tol * 1e-3)
     _initial_plan(instance, table, plan, rel_tol, space.deepest())
     names = [n.strip() for n in (incumbent or "").split(",") if n.strip()]
-    for name in names:  # the seed solvers share the time limit (fast ones return early)
-        share = None if time_limit is None else time_limit / max(len(names), 1)
+    for name in names:  # each seed solver may use a third of the time left (fast ones return
+        share = deadline.part(1 / 3)  # early; at 100,000 devices they would take all of it)
         _seed(instance, table, plan, name, share, {"seed": seed, "threads": threads}, rel_tol)
     if plan.cuts is None:
         return infeasible(instance, "milp: no initial plan has a finite delay")

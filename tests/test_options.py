@@ -110,3 +110,12 @@ def test_any_value_is_accepted_or_named(value):
             if not ok:
                 with pytest.raises(SolverOptionError, match=f"option {name}: expected"):
                     check(info, {name: value})
+
+
+def test_a_deadline_counts_the_time_kept_for_later_work() -> None:
+    from sftopt.core.options import Deadline
+
+    d = Deadline(10.0)
+    assert not d.expired() and not d.hit
+    assert d.expired(reserve=20.0) and d.hit  # 10 s left, 20 s needed after: stop now
+    assert not Deadline(None).expired(reserve=1e9)

@@ -220,9 +220,12 @@ def test_full_disk_and_closed_pipe_end_quietly(tmp_path):
                                              (signal.SIGTERM, 143, "terminated")])
 def test_an_interrupt_keeps_the_finished_plans(tmp_path, sig, code, word):
     out = tmp_path / "out"
+    # SIGINT as at a terminal: a shell starts background jobs (a CI run with `&`) with SIGINT
+    # ignored, which the CLI would inherit, and Python then installs no KeyboardInterrupt
     p = subprocess.Popen(CLI + ["-v", "solve", DEFAULT, "--solver", "greedy,baseline-equal,alm",
                                 "--no-simulate", "--bound", "none", "--out", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # lines as they come (a select on the pipe misses lines already in the reader's buffer and
     # would see this one late, after alm); the process ends, so the loop does
     seen = ""

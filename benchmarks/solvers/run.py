@@ -109,12 +109,9 @@ def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
     except Exception as exc:  # a crashing solver is a result too
         res, err = None, f"{type(exc).__name__}: {exc}"
     wall = time.perf_counter() - t0
-    row = {"instance": inst.name, "instance_sha256": inst.sha256[:16],
-           "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
-           "options": json.dumps(opts, sort_keys=True), "wall_s": wall}
     if res is None:
-        return {**row, "status": "crash", "objective": None, "own_bound": None,
-                "message": err, "verified": None}, None
+        return _crash(inst, info, opts, err, wall), None
+    row = _base_row(inst, info, opts, wall)
     ok = None
     if check and res.success:
         rep = verify(inst, res)
@@ -125,13 +122,19 @@ def _solve(inst: Instance, info, opts: dict[str, Any], check: bool
             "verified": ok}, res
 
 
-def _crash(inst: Instance, info, opts: dict[str, Any], why: str) -> dict[str, Any]:
-    """The row of a run that ended without a result."""
+def _base_row(inst: Instance, info, opts: dict[str, Any], wall: float) -> dict[str, Any]:
+    """What every row of a run names: instance, solver, options, wall time."""
     return {"instance": inst.name, "instance_sha256": inst.sha256[:16],
             "devices": inst.n_devices, "solver": info.name, "exact": info.exact,
-            "options": json.dumps(opts, sort_keys=True), "wall_s": math.nan,
-            "status": "crash", "objective": None, "own_bound": None, "verified": None,
-            "message": why, "peak_mb": None, "solve_mb": None}
+            "options": json.dumps(opts, sort_keys=True), "wall_s": wall}
+
+
+def _crash(inst: Instance, info, opts: dict[str, Any], why: str,
+           wall: float = math.nan) -> dict[str, Any]:
+    """The row of a run that ended without a result."""
+    return {**_base_row(inst, info, opts, wall), "status": "crash", "objective": None,
+            "own_bound": None, "verified": None, "message": why, "peak_mb": None,
+            "solve_mb": None}
 
 
 def _run(inst: Instance, info, opts: dict[str, Any], check: bool

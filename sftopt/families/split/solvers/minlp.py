@@ -502,9 +502,9 @@ def _optimize(s: _Scip, deadline: Deadline) -> _Run:
     left = deadline.remaining()
     if math.isinf(left) or "fork" not in multiprocessing.get_all_start_methods():
         return _scip_run(s)
-    mine, theirs = multiprocessing.get_context("fork").Pipe(duplex=False)
-    proc = multiprocessing.get_context("fork").Process(target=_child, args=(s, theirs),
-                                                       daemon=True)
+    ctx = multiprocessing.get_context("fork")
+    mine, theirs = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(s, theirs), daemon=True)
     proc.start()
     theirs.close()
     try:

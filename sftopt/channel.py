@@ -140,6 +140,25 @@ def _inv_rate_terms(b: np.ndarray, x: np.ndarray, w: np.ndarray | None, order: i
     return tuple(out)
 
 
+def inv_rate_link(b: float, x: float, z: float, lg: float) -> tuple[float, float, float]:
+    """1/r, -(1/r)' and (1/r)'' of one link at one band, from z = x/b and lg = log1p(z), for
+    compiled loops (core.jit): `_inv_rate_terms`' operations in its order (SMALL_Z = 1e-3 and
+    its series inlined), so the same bits."""
+    ln2 = 0.6931471805599453
+    r = (b * lg) / ln2
+    inv = 1.0 / r
+    if z < 1e-3:
+        r1 = z * z * (0.5 - z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0)))))
+    else:
+        r1 = lg - z / (z + 1.0)
+    r1 = r1 / ln2
+    t1 = (r1 * inv) * inv
+    t = ln2 * ((b + x) * (b + x))
+    r2 = -(x * z) / t
+    t2 = ((((2.0 * r1) * r1 - r * r2) * inv) * inv) * inv
+    return inv, t1, t2
+
+
 def band_for_rate(rate: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The band b with b log2(1 + x/b) = ``rate`` (the inverse of `shannon_rate` in b): 0 for a
     rate of 0, inf for a rate the channel cannot reach (rate >= x / ln 2, its limit as b grows).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sftopt
@@ -86,3 +87,61 @@ def test_rounded_plans_close_the_gap_on_a_generated_fleet() -> None:
     assert math.isfinite(res.bound) and res.gap < 0.01, res.gap
     greedy = sftopt.solve(inst, "greedy-delay", certify=False)
     assert res.objective < greedy.objective
+
+
+def _entries(n: int, seed: int):
+    from sftopt.families.split import lagrangian
+    from sftopt.families.split.options import option_table
+
+    inst = sftopt.load_instance(random_instance(n, seed=seed, scaled=True))
+    return lagrangian, lagrangian._Entries(inst, option_table(inst))
+
+
+def _feasible_needs(e, T: float, thetas, rng):
+    """Per entry, the resource use of random (band, share) pairs meeting T: rows band/B and
+    theta b/B + (1 - theta) phi per theta (inf where a pair misses T), 40 pairs each."""
+    from sftopt.families.split.lagrangian import _delay_terms
+
+    out = []
+    for _ in range(40):
+        b = e.B * rng.uniform(1e-4, 1.0, e.n) ** 3  # many small bands: the least needs
+        d = _delay_terms(e.U, e.V, e.xu, e.xd, b, 0)[0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            phi = np.where(e.S > 0, e.S / (T - e.c - d), 0.0)
+        ok = (phi >= 0) & (phi <= 1) & (e.c + d + np.where(e.S > 0, e.S / phi, 0.0) <= T)
+        rows = [b / e.B] + [t * b / e.B + (1 - t) * phi for t in thetas]
+        out.append(np.where(ok, np.array(rows), np.inf))
+    return np.min(out, axis=0)
+
+
+def test_compiled_tests_are_certificates_like_the_numpy_ones() -> None:
+    """The compiled Newton loops (numba) give per-entry needs within 1e-6 of numpy's (each
+    entry stops on its own step, numpy's a few steps later) and, like numpy's, never above
+    what a plan meeting the round delay uses."""
+    lagrangian, e = _entries(200, 3)
+    assert e.n >= lagrangian.KERNEL_MIN_ENTRIES  # the size from which the kernels run
+    fast = lagrangian._Tests(e, (0.3, 0.5, 0.7), fast=True)
+    if fast.fast is None:
+        pytest.skip("no compiled kernels: numba not installed, or SFTOPT_NO_NUMBA=1")
+    ref = lagrangian._Tests(e, (0.3, 0.5, 0.7), fast=False)
+    assert ref.fast is None
+    rng = np.random.default_rng(0)
+    for T in (2.0, 3.0, 3.05, 6.0):  # the steps warm-start from the previous T
+        vf, vr = fast.at(T)[0], ref.at(T)[0]
+        assert np.array_equal(np.isfinite(vf), np.isfinite(vr))
+        fin = np.isfinite(vr)
+        assert fin[1:].any() and (vr[1:][fin[1:]] > 0).any()
+        assert np.abs(vf[fin] - vr[fin]).max() <= 1e-6
+        used = _feasible_needs(e, T, (0.3, 0.5, 0.7), rng)
+        for v in (vf, vr):  # band and priced tests below every sampled plan's use
+            assert np.all(v[1:] <= used * (1 + 1e-9) + 1e-12)
+
+
+def test_compiled_tests_switch_off(monkeypatch) -> None:
+    lagrangian, e = _entries(200, 3)
+    monkeypatch.setenv("SFTOPT_NO_NUMBA", "1")
+    assert lagrangian._Tests(e, (0.5,)).fast is None
+    monkeypatch.delenv("SFTOPT_NO_NUMBA")
+    small = _entries(5, 3)[1]
+    assert small.n < lagrangian.KERNEL_MIN_ENTRIES
+    assert lagrangian._Tests(small, (0.5,)).fast is None  # small tables: numpy

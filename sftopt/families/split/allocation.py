@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -46,6 +45,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...channel import LN2, InvRateSum
+from ...channel import inv_rate_link as _k_link
+from ...core import jit
 from ...core.errors import Unavailable
 from ...core.options import Deadline
 from .cost import Terms, device_delays, terms
@@ -476,60 +477,24 @@ _KERNELS: object | None | bool = False  # False: not built yet; None: no numba
 def _kernels():
     """The compiled kernels (a namespace), or None: numba not installed, SFTOPT_NO_NUMBA=1 in
     the environment (read whenever an online system is built, so a process can time both
-    paths), or a kernel that does not compile (a RuntimeWarning says why). Compiled on first
-    use (about 3 s) and cached beside this file by numba (later processes load them in about
-    0.4 s)."""
+    paths), or a kernel that does not compile (a RuntimeWarning says why); core.jit.build."""
     global _KERNELS
-    if os.environ.get("SFTOPT_NO_NUMBA", "").lower() in ("1", "true", "yes"):
+    if jit.off():
         return None
     if _KERNELS is False:
-        _KERNELS = None
-        try:
-            import numba
-        except ImportError:
-            return None
-        from types import SimpleNamespace
 
-        def jit(f):
-            return numba.njit(cache=True, error_model="numpy", nogil=True)(f)
-
-        global _k_link_jit, _k_delay_jit  # what the kernels call, compiled before them
-        _k_link_jit = jit(_k_link)
-        _k_delay_jit = jit(_k_delay)
-        k = SimpleNamespace(residual=jit(_k_residual), project=jit(_k_project),
-                            project_move=jit(_k_project_move), step=jit(_k_step))
-        try:  # compile (or load) now, on one device: a failure here means the numpy path
+        def warm(k) -> None:  # compile (or load) now, on one device
             one, two, none = np.ones(1), np.ones((2, 1)), np.zeros(0)
             out = k.residual(one, two, two, two, two, one, one, one, True, 1.0, 1.0)
             k.project(one, two, two, two, two, one, one, one, 1.0)
             k.project_move(one.copy(), one, one, one)
             k.step(one, out, one, none, none, 1.0, 0.0, 0.0, 1.0, True, True, True)
-        except Exception as exc:  # noqa: BLE001 - any compiler failure: numpy still works
-            warnings.warn(f"numba kernels unavailable ({type(exc).__name__}: {exc}); "
-                          "the online allocator runs on numpy", RuntimeWarning, stacklevel=2)
-            _k_link_jit, _k_delay_jit = _k_link, _k_delay
-            return None
-        _KERNELS = k
+
+        _KERNELS = jit.build(globals(), {"_k_link_jit": _k_link, "_k_delay_jit": _k_delay},
+                             {"residual": _k_residual, "project": _k_project,
+                              "project_move": _k_project_move, "step": _k_step},
+                             warm, "the online allocator")
     return _KERNELS
-
-
-def _k_link(b, x, z, lg):
-    """1/r, -(1/r)' and (1/r)'' of one link at one band, from z = x/b and lg = log1p(z):
-    `channel._inv_rate_terms`' operations in its order (SMALL_Z = 1e-3 and its series
-    inlined), so the same bits."""
-    ln2 = 0.6931471805599453
-    r = (b * lg) / ln2
-    inv = 1.0 / r
-    if z < 1e-3:
-        r1 = z * z * (0.5 - z * (2.0 / 3.0 - z * (0.75 - z * (0.8 - z * (5.0 / 6.0)))))
-    else:
-        r1 = lg - z / (z + 1.0)
-    r1 = r1 / ln2
-    t1 = (r1 * inv) * inv
-    t = ln2 * ((b + x) * (b + x))
-    r2 = -(x * z) / t
-    t2 = ((((2.0 * r1) * r1 - r * r2) * inv) * inv) * inv
-    return inv, t1, t2
 
 
 _k_link_jit = _k_link

@@ -41,7 +41,8 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ...channel import inv_rate
+from ...channel import inv_rate, inv_rate_link
+from ...core import jit
 from ...core.options import Deadline
 from .options import OptionTable
 from .schema import SplitInstance
@@ -51,6 +52,9 @@ ALPHAS = (0.25, 0.5, 0.75)  # weights of a test against the server-memory share
 _B_FLOOR = 1e-12  # least band tried, as a fraction of B
 _STEP_TOL = 1e-3  # Newton stops below this relative step (certificate error ~ its square)
 _MARGIN = 1e-12  # relative rounding margin of a certificate (its terms' magnitudes)
+# tables from this many entries run the tests' Newton steps in compiled loops when numba is
+# installed (below it numpy's per-call overhead is small and its bits are the references')
+KERNEL_MIN_ENTRIES = 5000
 
 
 class _Entries:
@@ -124,10 +128,14 @@ class _Tests:
     T and slope): the share test, the band test and the priced tests (THETAS). Warm starts of
     the Newton steps are kept between calls."""
 
-    def __init__(self, e: _Entries, thetas: tuple[float, ...], newton_iters: int = 30):
+    def __init__(self, e: _Entries, thetas: tuple[float, ...], newton_iters: int = 30,
+                 fast: bool | None = None):
         self.e = e
         self.set_thetas(thetas)
         self.iters = newton_iters
+        # compiled Newton loops (None: numba missing or off); ``fast`` None: by table size
+        use = e.n >= KERNEL_MIN_ENTRIES if fast is None else fast
+        self.fast = _kernels() if use else None
         self.warm: dict[object, np.ndarray] = {}
         self.priced_warm: dict[float, np.ndarray] = {}  # per theta: the bands of its last call
 
@@ -178,6 +186,11 @@ class _Tests:
         start = self.warm.get("band")
         b = np.full(idx.size, floor) if start is None else np.clip(start[idx], floor, B)
         b = np.array(b, dtype=float)
+        if self.fast is not None:
+            self.fast.band(e.U, e.V, e.xu, e.xd, idx, rr, b, floor, B, self.iters, _STEP_TOL,
+                           _MARGIN, val, slope, bands)
+            self.warm["band"] = bands.copy()
+            return val, slope, bands
         act = np.arange(idx.size)  # entries still moving
         d_at, g_at, b_at = np.empty(idx.size), np.empty(idx.size), np.empty(idx.size)
         for it in range(self.iters):  # capped: every b gives a certificate
@@ -229,6 +242,15 @@ class _Tests:
             b = np.clip(start[:, idx], lo, B)
         else:
             b = np.broadcast_to(np.minimum(lo * 1.5, B), (len(self.thetas), idx.size))
+        if self.fast is not None:  # the loop below and the dual values, entry by entry
+            b = np.ascontiguousarray(b, dtype=float)
+            warm = np.full((len(self.thetas), e.n), B * _B_FLOOR)
+            self.fast.priced(e.U, e.V, e.xu, e.xd, e.DB, e.gB, s, e.S, idx, lo, b,
+                             np.asarray(self.thetas), B, self.iters, _STEP_TOL, _MARGIN, val,
+                             slope, warm)
+            for i, theta in enumerate(self.thetas):
+                self.priced_warm[float(theta)] = warm[i]
+            return val, slope
         shape = b.shape
         flat = np.array(b, dtype=float).reshape(-1)  # (thetas x entries), theta-major
         col = np.tile(idx, len(self.thetas))  # entry of each flat position
@@ -292,6 +314,144 @@ def _dual_value(theta: np.ndarray, frac: np.ndarray, d: np.ndarray, s: np.ndarra
     v = theta * frac + mu * (d - s) + phi_term
     v = v - _MARGIN * (theta * frac + mu * (np.abs(d) + np.abs(s)) + phi_term)
     return v, mu
+
+
+# --------------------------------------------------------------------------- compiled kernels
+# The tests' Newton steps entry by entry (numba, extra `fast`): one pass per entry with no
+# temporaries, where numpy makes ~30 passes over (thetas x entries) arrays per step (at 100,000
+# devices, 9.6 million entries: ~80 MB each, most of the bound's time and memory). Each entry
+# stops when its own step is small (numpy keeps stepping an entry until enough others stop:
+# other bands, certificates as valid; tests hold the two paths together). `_k_dual_value` is
+# `_dual_value`, `_k_delay` `_delay_terms`, scalar.
+_KERNELS: object | None | bool = False  # False: not built yet; None: no numba
+
+
+def _kernels():
+    """The compiled kernels (core.jit.build), or None: numba missing, SFTOPT_NO_NUMBA=1, or a
+    kernel that does not compile (the numpy path then runs)."""
+    global _KERNELS
+    if jit.off():
+        return None
+    if _KERNELS is False:
+
+        def warm(k) -> None:
+            one, none = np.ones(1), np.zeros(1)
+            at = np.zeros(1, dtype=np.int64)
+            k.band(one, one, one, one, at, one, one, 1e-12, 1.0, 2, 1e-3, 0.0, none.copy(),
+                   none.copy(), none.copy())
+            k.priced(one, one, one, one, one, one, one * 3, one, at, one, np.ones((1, 1)),
+                     np.full(1, 0.5), 1.0, 2, 1e-3, 0.0, np.zeros((1, 1)), np.zeros((1, 1)),
+                     np.zeros((1, 1)))
+
+        _KERNELS = jit.build(globals(), {"_link": inv_rate_link, "_delay": _k_delay,
+                                         "_dual": _k_dual_value},
+                             {"band": _k_band, "priced": _k_priced}, warm,
+                             "the lagrangian bound's tests")
+    return _KERNELS
+
+
+_link = inv_rate_link
+
+
+def _k_delay(U, V, xu, xd, b):
+    """D(b), -D'(b), D''(b) of one entry (0 where nothing is sent)."""
+    d = g = c = 0.0
+    if U > 0:
+        z = xu / b
+        i, a, q = _link(b, xu, z, math.log1p(z))
+        d, g, c = d + U * i, g + U * a, c + U * q
+    if V > 0:
+        z = xd / b
+        i, a, q = _link(b, xd, z, math.log1p(z))
+        d, g, c = d + V * i, g + V * a, c + V * q
+    return d, g, c
+
+
+def _k_dual_value(theta, frac, d, s, S, mu, margin):
+    w = 1.0 - theta
+    inner = mu * S
+    phi_term = 2.0 * math.sqrt(w * inner) if inner <= w else w + inner
+    v = theta * frac + mu * (d - s) + phi_term
+    return v - margin * (theta * frac + mu * (abs(d) + abs(s)) + phi_term)
+
+
+_delay = _k_delay
+_dual = _k_dual_value
+
+
+def _k_band(U, V, xu, xd, idx, rr, b0, floor, B, iters, tol, margin, val, slope, bands):
+    """`_Tests._band`'s Newton steps and certificates for the entries idx (r: rr, starts b0),
+    into val, slope and bands."""
+    for j in range(len(idx)):
+        i = idx[j]
+        r = rr[j]
+        b = b0[j]
+        d = g = at = 0.0
+        for _ in range(iters):
+            cur = b
+            d, g, _c = _delay(U[i], V[i], xu[i], xd[i], cur)
+            at = cur
+            new = cur + (d / r - 1.0) * d / g
+            if new != new:
+                new = cur
+            elif new < floor:
+                new = floor
+            elif new > B:
+                new = B
+            b = new
+            if not abs(new - cur) > tol * cur:
+                break
+        cert = (at + (d - r) / g) / B
+        cert = cert - margin * (at + (abs(d) + abs(r)) / g) / B
+        if abs(cert) < math.inf and cert > 0:
+            val[i] = cert
+            slope[i] = -1.0 / (B * g)
+        bands[i] = min(b, at)
+
+
+def _k_priced(U, V, xu, xd, DB, gB, s, S, idx, lo, b0, thetas, B, iters, tol, margin, val,
+              slope, warm):
+    """`_Tests._priced`'s Newton steps in log b and both dual branches for the entries idx
+    (lower ends lo, starts b0 per theta), into val, slope and warm (the last bands)."""
+    for t in range(len(thetas)):
+        th = thetas[t]
+        for j in range(len(idx)):
+            i = idx[j]
+            ss, Si = s[i], S[i]
+            k0 = math.sqrt((1.0 - th) * B / th) * math.sqrt(Si)
+            b = b0[t, j]
+            d = g = at = 0.0
+            for _ in range(iters):
+                cur = b
+                d, g, d2 = _delay(U[i], V[i], xu[i], xd[i], cur)
+                at = cur
+                rest = ss - d
+                sg = math.sqrt(g)
+                q = rest / sg - k0
+                dq = sg + 0.5 * rest * d2 / (g * sg)
+                step = -q / (cur * dq)
+                if not (abs(step) < math.inf and rest > 0 and dq > 0):
+                    step = 1.0
+                step = min(max(step, -2.0), 2.0)
+                new = min(max(cur * math.exp(step), lo[j]), B)
+                b = new
+                if not abs(new - cur) > tol * cur:
+                    break
+            warm[t, i] = b
+            v1 = _dual(th, at / B, d, ss, Si, th / (B * g), margin)
+            m1 = th / (B * g)
+            rest = ss - DB[i]
+            mu_star = (1.0 - th) * Si / (rest * rest) if rest > 0 else 0.0
+            if not abs(mu_star) < math.inf:
+                mu_star = 0.0
+            m2 = max(th / (B * gB[i]), mu_star)
+            v2 = _dual(th, 1.0, DB[i], ss, Si, m2, margin)
+            v1 = v1 if abs(v1) < math.inf else -math.inf
+            v2 = v2 if abs(v2) < math.inf else -math.inf
+            v, m = (v2, m2) if v2 > v1 else (v1, m1)
+            if v > 0:
+                val[t, i] = v
+                slope[t, i] = -m
 
 
 def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 12) -> tuple[np.ndarray, np.ndarray]:

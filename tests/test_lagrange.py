@@ -145,3 +145,33 @@ def test_compiled_tests_switch_off(monkeypatch) -> None:
     small = _entries(5, 3)[1]
     assert small.n < lagrangian.KERNEL_MIN_ENTRIES
     assert lagrangian._Tests(small, (0.5,)).fast is None  # small tables: numpy
+
+
+def test_compiled_least_needs_are_numpys_bit_for_bit() -> None:
+    """The compiled least needs per (level, device) -- every test, mixed with the memory share
+    by the grid's and by refined alphas, moved along the certificates' slopes -- and so the
+    duals equal the numpy expressions exactly."""
+    from sftopt.families.split import lagrangian
+    from sftopt.families.split.options import option_table
+
+    inst = sftopt.load_instance(random_instance(200, seed=3, scaled=True))
+    table = option_table(inst)
+    cases = [c for c in (bounds.memory_case(inst, table, s, s) for s in range(4))
+             if c is not None]
+    assert len(cases) >= 2
+    got = []
+    for compiled in (True, False):
+        lb = lagrangian.LagrangianBound(inst, table, cases, thetas=(0.3, 0.5, 0.7),
+                                        alphas=(0.5,))
+        if lb.fast is None:
+            pytest.skip("no compiled kernels: numba not installed, or SFTOPT_NO_NUMBA=1")
+        if not compiled:
+            lb.fast = None
+        p = lb.point(3.4)
+        cs = np.arange(len(cases))
+        lb.duals(p, cs)
+        G = lb._needs(p["val"], cs, p["alpha"], p["slope"], np.linspace(-0.3, 0.2, len(cs)))
+        got.append((p["L"], p["nu"], p["alpha"], G))
+    assert np.isfinite(got[0][0]).any() and np.isfinite(got[0][3]).any()
+    for a, b in zip(*got):
+        assert np.array_equal(a, b)

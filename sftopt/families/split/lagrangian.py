@@ -342,10 +342,14 @@ def _kernels():
             k.priced(one, one, one, one, one, one, one * 3, one, at, one, np.ones((1, 1)),
                      np.full(1, 0.5), 1.0, 2, 1e-3, 0.0, np.zeros((1, 1)), np.zeros((1, 1)),
                      np.zeros((1, 1)))
+            k.rows_min(np.ones((1, 1)), np.ones((1, 1)), none, True, at, np.ones((1, 1)),
+                       np.ones((1, 1)), np.ones((1, 1), dtype=bool), at, at, at, at,
+                       np.ones((1, 1, 1, 1)))
 
         _KERNELS = jit.build(globals(), {"_link": inv_rate_link, "_delay": _k_delay,
                                          "_dual": _k_dual_value},
-                             {"band": _k_band, "priced": _k_priced}, warm,
+                             {"band": _k_band, "priced": _k_priced,
+                              "rows_min": _k_rows_min}, warm,
                              "the lagrangian bound's tests")
     return _KERNELS
 
@@ -377,6 +381,37 @@ def _k_dual_value(theta, frac, d, s, S, mu, margin):
 
 _delay = _k_delay
 _dual = _k_dual_value
+
+
+def _k_rows_min(val, slope, dT, use_slope, tidx, al, mem, valid, cs, starts, gl, gk, out):
+    """`LagrangianBound._rows_min`: out[c, r, l, k] = least over device k's valid entries of
+    level l of row r (val + slope dT[c] if use_slope; its test mixed by al[c, r])."""
+    n = val.shape[1]
+    groups = len(starts)
+    for ci in range(len(cs)):
+        c = cs[ci]
+        for gi in range(groups):
+            hi = starts[gi + 1] if gi + 1 < groups else n
+            lv, k = gl[gi], gk[gi]
+            for j in range(starts[gi], hi):
+                if not valid[c, j]:
+                    continue
+                m = mem[c, j]
+                for r in range(len(tidx)):
+                    t = tidx[r]
+                    if t < 0:
+                        x = m
+                    else:
+                        v = val[t, j] + slope[t, j] * dT[ci] if use_slope else val[t, j]
+                        a = al[ci, r]
+                        if v == math.inf:
+                            x = math.inf
+                        elif a == 1.0:
+                            x = v
+                        else:
+                            x = a * v + (1.0 - a) * m
+                    if x < out[ci, r, lv, k]:
+                        out[ci, r, lv, k] = x
 
 
 def _k_band(U, V, xu, xd, idx, rr, b0, floor, B, iters, tol, margin, val, slope, bands):
@@ -508,6 +543,7 @@ class LagrangianBound:
         a = inst.arrays
         self.e = e = _Entries(inst, table)
         self.tests = _Tests(e, thetas, newton_iters)
+        self.fast = self.tests.fast  # compiled kernels (or None: the numpy expressions)
         self.price_iters = price_iters
         # table-shaped masks and shares -> (cases, entries)
         self.valid = np.stack([v[e.k, e.o] for v, _ in cases])
@@ -530,12 +566,26 @@ class LagrangianBound:
         self.points: list[dict] | None = None
         self.keep_points = 0
 
-    def _needs(self, val: np.ndarray, cs: np.ndarray, alpha: np.ndarray | None = None
-               ) -> np.ndarray:
+    def _needs(self, val: np.ndarray, cs: np.ndarray, alpha: np.ndarray | None = None,
+               slope: np.ndarray | None = None, dT: np.ndarray | None = None) -> np.ndarray:
         """(C', N, L, K) least needs per (level, device) in the cases ``cs``, from per-entry
-        values ``val`` (tests, n) or (C', tests, n): each test, each test mixed with the
-        memory share for every alpha of self.alphas, the memory share alone, and with
-        ``alpha`` (C', tests) each test mixed by its own alpha."""
+        values ``val`` (tests, n), or val + slope dT[case] (dT: (C',)): each test, each test
+        mixed with the memory share for every alpha of self.alphas, the memory share alone,
+        and with ``alpha`` (C', tests) each test mixed by its own alpha."""
+        if self.fast is not None:
+            nt = val.shape[0]
+            rows = [np.arange(nt)] * (1 + len(self.alphas)) if self.alphas else [np.arange(nt)]
+            als = [np.ones((len(cs), nt))] + [np.full((len(cs), nt), a) for a in self.alphas]
+            if self.alphas:
+                rows.append(np.array([-1]))
+                als.append(np.ones((len(cs), 1)))
+                if alpha is not None:
+                    rows.append(np.arange(nt))
+                    als.append(alpha)
+            return self._rows_min(val, cs, np.concatenate(rows), np.concatenate(als, axis=1),
+                                  slope, dT)
+        if slope is not None:
+            val = val[None] + slope[None] * dT[:, None, None]
         valid = self.valid[cs][:, None, :]
         v = np.where(valid, val, np.inf)
         if self.alphas:
@@ -546,6 +596,20 @@ class LagrangianBound:
                 parts.append(self._mix(v, m, alpha))
             v = np.concatenate(parts, axis=1)
         return self.e.group_min(v)
+
+    def _rows_min(self, val: np.ndarray, cs: np.ndarray, tidx: np.ndarray, al: np.ndarray,
+                  slope: np.ndarray | None = None, dT: np.ndarray | None = None) -> np.ndarray:
+        """The compiled `_needs` / `_mix` + group_min: (C', R, L, K) least per (level,
+        device) of row r = test tidx[r] mixed with the memory share by al[case, r] (-1: the
+        memory share alone), bit for bit numpy's."""
+        e = self.e
+        out = np.full((len(cs), len(tidx), e.L, e.K), np.inf)
+        use = slope is not None
+        self.fast.rows_min(val, val if slope is None else slope,
+                           np.zeros(len(cs)) if dT is None else np.asarray(dT, dtype=float),
+                           use, tidx.astype(np.int64), np.ascontiguousarray(al, dtype=float),
+                           self.mem, self.valid, cs.astype(np.int64), e.starts, e.gl, e.gk, out)
+        return out
 
     @staticmethod
     def _mix(v: np.ndarray, m: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -594,12 +658,18 @@ class LagrangianBound:
             alpha = grid[Lg.argmax(axis=1)]
             Lbest = Lg.max(axis=1)
             nubest = np.zeros_like(Lbest)
-            v = np.where(self.valid[cs][:, None, :], p["val"], np.inf)
-            m = self.mem[cs][:, None, :]
+            if self.fast is None:
+                v = np.where(self.valid[cs][:, None, :], p["val"], np.inf)
+                m = self.mem[cs][:, None, :]
             step = 0.5 * float(np.min(np.abs(np.diff(grid))))
             for _ in range(self.alpha_rounds):  # capped; every alpha tried gives a bound
                 cand = np.clip(alpha[None] + np.array([-step, step])[:, None, None], 0.0, 1.0)
-                Gc = self.e.group_min(self._mix(v[None], m[None], cand))  # both sides at once
+                if self.fast is None:
+                    Gc = self.e.group_min(self._mix(v[None], m[None], cand))  # both at once
+                else:
+                    Gc = self._rows_min(p["val"], cs, np.tile(np.arange(nt), 2),
+                                        np.concatenate(cand, axis=1))
+                    Gc = Gc.reshape(len(cs), 2, nt, *Gc.shape[2:]).swapaxes(0, 1)
                 Lc, nuc = _best_price(self.W[cs][None], Gc, self.price_iters)
                 for i in range(2):
                     up = Lc[i] > Lbest
@@ -608,7 +678,8 @@ class LagrangianBound:
                 step *= 0.5
             # the refined mixes: their prices (nu 0 where no candidate beat the grid: the
             # grid's own column already counts)
-            Gr = self.e.group_min(self._mix(v, m, alpha))
+            Gr = self.e.group_min(self._mix(v, m, alpha)) if self.fast is None else \
+                self._rows_min(p["val"], cs, np.arange(nt), alpha)
             L = np.concatenate([L, _value_at(self.W[cs], Gr, nubest)], axis=1)
             nu = np.concatenate([nu, nubest], axis=1)
             least = np.concatenate([least, Gr.min(axis=-2).sum(axis=-1)], axis=1)
@@ -675,8 +746,8 @@ class LagrangianBound:
         dead = np.isinf(L_r).any(axis=1)  # no plan of the case meets T_r, nor any T <= T_r
 
         def needs_at(T: np.ndarray) -> np.ndarray:  # T per case
-            return self._needs(p["val"][None] + p["slope"][None] * (T - T_r)[:, None, None], cs,
-                               None if p["alpha"] is None else p["alpha"][cs])
+            return self._needs(p["val"], cs, None if p["alpha"] is None else p["alpha"][cs],
+                               p["slope"], T - T_r)
 
         lo = np.full(len(cs), T_l)
         G = needs_at(lo)

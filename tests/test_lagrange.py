@@ -173,5 +173,26 @@ def test_compiled_least_needs_are_numpys_bit_for_bit() -> None:
         G = lb._needs(p["val"], cs, p["alpha"], p["slope"], np.linspace(-0.3, 0.2, len(cs)))
         got.append((p["L"], p["nu"], p["alpha"], G))
     assert np.isfinite(got[0][0]).any() and np.isfinite(got[0][3]).any()
-    for a, b in zip(*got):
+    for a, b in zip(*got, strict=True):
         assert np.array_equal(a, b)
+
+
+def test_a_sampled_start_keeps_the_bound_certified() -> None:
+    """On large fleets the search starts at a round delay estimated on a sample of devices
+    (not a certificate): the bound stays below every plan and close to the unsampled one."""
+    from sftopt.families.split import lagrangian
+    from sftopt.families.split.options import option_table
+
+    inst = sftopt.load_instance(random_instance(400, seed=5, scaled=True))
+    table = option_table(inst)
+    effort = bounds.lagrange_effort(int(table.valid.sum()))
+    lb = lagrangian.LagrangianBound(inst, table, [(table.valid, None)])
+    _, T0 = bounds.relaxation_bound(inst, table)
+    thetas = lb.tests.thetas
+    assert lb.guess(T0, devices=20) > T0 * 1.5 and lb.tests.thetas != thetas
+    assert lb.guess(T0, devices=21) == T0  # a fleet under 20 samples: no guess
+    plain = bounds.memory_coupled_bound(inst, table, **effort, sample=10**6)
+    sampled = bounds.memory_coupled_bound(inst, table, **effort, sample=20)
+    plan = sftopt.solve(inst, "lagrange", certify=False).objective
+    assert plain <= plan and sampled <= plan
+    assert sampled >= plain * 0.995

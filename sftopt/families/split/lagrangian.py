@@ -70,7 +70,7 @@ class _Entries:
         k, o, lpos = k[order], o[order], lpos[order]
         t = table.terms
         shape = table.valid.shape
-        self.k, self.o = k, o
+        self.k, self.o, self.lpos = k, o, lpos
         self.c = t.compute[k, o]
         self.U = t.up_bits[k, o]
         self.V = t.down_bits[k, o]
@@ -93,6 +93,22 @@ class _Entries:
         with np.errstate(all="ignore"):
             self.DB, self.gB, _ = self.delay(np.full(self.n, self.B))
             self.Dfl = self.delay(np.full(self.n, self.B * _B_FLOOR), order=0)[0]
+
+    def sample(self, ks: np.ndarray) -> tuple[_Entries, np.ndarray]:
+        """The entries of the devices ``ks`` (sorted) as entries of a fleet of len(ks)
+        devices, and their positions here."""
+        sel = np.flatnonzero(np.isin(self.k, ks))
+        sub = object.__new__(_Entries)
+        for name in ("o", "lpos", "c", "U", "V", "S", "xu", "xd", "cut", "act", "bits", "DB",
+                     "gB", "Dfl"):
+            setattr(sub, name, getattr(self, name)[sel])
+        sub.k = np.searchsorted(ks, self.k[sel])
+        sub.B, sub.n, sub.K, sub.L = self.B, len(sel), len(ks), self.L
+        gid = sub.k * sub.L + sub.lpos
+        sub.starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+        sub.gk, sub.gl = sub.k[sub.starts], sub.lpos[sub.starts]
+        sub.W = self.W[:, ks]
+        return sub, sel
 
     def delay(self, b: np.ndarray, idx: np.ndarray | None = None, order: int = 1
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -617,6 +633,65 @@ class LagrangianBound:
         with np.errstate(invalid="ignore"):
             return np.where(np.isinf(v), np.inf, al * v + (1.0 - al) * m)
 
+    def guess(self, T0: float, devices: int = 500, steps: int = 10) -> float:
+        """A round delay near the least one the tests allow, estimated on ``devices`` devices
+        spread over the fleet (their needs scaled to it): where the search starts, NOT a
+        certificate. The priced tests (thetas and alphas on a grid of 0.1) are centred there
+        on the theta whose (estimated) dual is best. T0 (no guess, thetas unchanged) for a
+        fleet of fewer than 20 times that many devices, or when no T up to ~T0 2^20 passes;
+        ``steps`` bisections in log T."""
+        e = self.e
+        if 20 * devices > e.K:  # smaller fleets: the sample would cost a point or more
+            return T0
+        # the sample: the devices slowest with the whole band and server (few, with the
+        # largest needs, weight 1) and the others evenly spread (each weighing for the others)
+        alone = np.full(e.K, np.inf)
+        np.minimum.at(alone, e.k, e.c + e.DB + e.S)
+        slow = np.argsort(-alone, kind="stable")[:devices // 5]
+        rest = np.setdiff1d(np.arange(e.K), slow)
+        spread = rest[np.unique(np.linspace(0, len(rest) - 1, devices - len(slow)).round()
+                                .astype(int))]
+        ks = np.sort(np.concatenate([slow, spread]))
+        scale = np.where(np.isin(ks, slow), 1.0, len(rest) / len(spread))
+        sub, sel = e.sample(ks)
+        grid = tuple(np.arange(1, 10) / 10.0) if self.tests.thetas else ()
+        tests = _Tests(sub, grid, self.tests.iters, fast=False)
+        valid, m = self.valid[:, None, sel], self.mem[:, None, sel]
+        alphas = tuple(np.arange(1, 10) / 10.0) if self.alphas else ()
+
+        def needs(T: float) -> np.ndarray:  # (C, N, L, devices), scaled to the fleet
+            v = np.where(valid, tests.at(T)[0], np.inf)
+            cols = [v, *[al * v + (1.0 - al) * m for al in alphas]]
+            if alphas:
+                cols.append(np.where(valid, m, np.inf))
+            return sub.group_min(np.concatenate(cols, axis=1)) * scale
+
+        def passes(T: float) -> bool:  # some case whose every column sums to at most 1
+            return bool((needs(T).min(axis=-2).sum(axis=-1).max(axis=1) <= 1.0).any())
+
+        lo, hi = math.log(T0), math.log(T0) + math.log(1.25)
+        for _ in range(20):
+            if passes(math.exp(hi)):
+                break
+            lo, hi = hi, hi + 2.0 * (hi - lo)
+        else:
+            return T0
+        for _ in range(steps):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if passes(math.exp(mid)) else (mid, hi)
+        if grid and self.adapt:
+            G = needs(math.exp(hi) * 1.02)
+            L = _best_price(self.W[..., ks] * scale, G, self.price_iters)[0]
+            L = np.where(np.isfinite(L), L, -np.inf)
+            c = int(np.argmin(L.max(axis=1)))  # the case least bounded there
+            t = int(np.argmax(L[c])) % (2 + len(grid))
+            if t >= 2:
+                self.center = grid[t - 2]
+                self.theta_step = 0.05
+                self.tests.set_thetas(tuple(sorted({*self.fixed_thetas, self.center - 0.05,
+                                                    self.center, self.center + 0.05})))
+        return math.exp(hi)
+
     def point(self, T: float) -> dict:
         """The certificates at T (every case's duals are computed when first asked for)."""
         thetas = self.tests.thetas
@@ -777,19 +852,24 @@ class LagrangianBound:
 
 def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, *,
                     n_start: int = 6, max_points: int = 24, tol: float = 1e-3,
-                    cache_bytes: float = 2e8, deadline: Deadline | None = None) -> float:
+                    cache_bytes: float = 2e8, deadline: Deadline | None = None,
+                    sample: int = 500) -> float:
     """min over [T0, inf) of R x T over every case, certified (T0: no plan is faster).
 
     Points T0 < T_1 < ... < T_n, geometric up to T0 r_max / r_min (beyond T_n, R x T >= r_min
-    T_n; the last point is moved out, doubling, while no plan can meet it, at most 60 times);
-    then best first: the interval of least bound is halved in log T (or the points extended to
-    the right while the tail is least), at most ``max_points`` evaluations in all or until
-    ``deadline``. A halved interval's parts start from its bound per case, and only the cases
-    whose bound there is below every other interval's are solved again. Stops early once the
-    least bound is within ``tol`` of the least point value (refinement cannot gain more, up to
-    the certificates' own slack). Every stop gives a certified bound; before each evaluation the
-    search stops if it would end past the deadline, as long as the slowest so far (one takes
-    ~0.7 s at 10,000 devices, ~20 s at 100,000)."""
+    T_n; the last point is moved out, doubling, while no plan can meet it, at most 60 times).
+    On fleets of at least 20 ``sample`` devices the first point is instead just above
+    LagrangianBound.guess (the least round delay the tests allow, estimated on ``sample``
+    devices; it also centres the priced tests), moved out in growing steps while no plan can
+    meet it, and the geometric points run from it to it x r_max / r_min. Then best first: the
+    interval of least bound is halved in log T (or the points extended to the right while the tail
+    is least), at most ``max_points`` evaluations in all or until ``deadline``. A halved interval's
+    parts start from its bound per case, and only the cases whose bound there is below every other
+    interval's are solved again. Stops early once the least bound is within ``tol`` of the least
+    point value (refinement cannot gain more, up to the certificates' own slack). Every stop gives a
+    certified bound; before each evaluation the search stops if it would end past the deadline, as
+    long as the slowest so far (one takes ~0.4 s at 10,000 devices, ~5 s at 100,000 with the
+    compiled kernels)."""
     span = math.log(r_max / r_min) if r_max > r_min * (1.0 + 1e-9) else math.log(2.0)
     cache: OrderedDict[float, dict] = OrderedDict()
     keep = max(2, int(cache_bytes // max(1, lb.tests.n_tests * lb.e.n * 16)))
@@ -814,15 +894,23 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
     def stop() -> bool:  # also when the next evaluation would end past the deadline
         return deadline is not None and deadline.expired(slowest[0])
 
-    for _ in range(60):  # the last point must be one some plan may meet
+    # past the sampled guess of the least round delay the tests allow (none on small fleets),
+    # points step up from just above it; otherwise the span doubles
+    first = math.log(lb.guess(T0, sample) / T0)
+    guessed = first > span
+    x = first + math.log(1.02) if guessed else span
+    for i in range(60):  # the last point must be one some plan may meet
         if stop():
             return r_min * T0
-        p = evaluate(span)
+        p = evaluate(x)
         lb.duals(p, every)
         if not math.isinf(lb.point_value(p)):
             break
-        span *= 2.0
-    xs = list(np.linspace(0.0, span, max(n_start, 2)))
+        x = x + 0.05 * 2.0 ** i if guessed else 2.0 * x
+    if guessed:  # [T0, T_x] bounded by the certificates at T_x, then the span beyond
+        xs = [0.0, *np.linspace(x, x + span, max(n_start - 1, 1))]
+    else:
+        xs = list(np.linspace(0.0, x, max(n_start, 2)))
     bounds: list[np.ndarray] = []  # per interval, per case
     lifted: list[np.ndarray] = []  # per interval, per case: log T below which none is proven
     point_values: list[float] = []

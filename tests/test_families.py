@@ -75,6 +75,15 @@ def test_deadline():
     assert not later.expired() and 49 < later.part(0.5) <= 50
 
 
+def test_work_deadline_keeps_time_for_the_result():
+    from sftopt.families.split.plans import RESULT_S, work_deadline
+
+    kept = RESULT_S * 100_000  # building the result of 100,000 devices
+    assert 10.0 - kept - 0.5 < work_deadline(10.0, 100_000).remaining() <= 10.0 - kept
+    assert work_deadline(1.0, 100_000).expired()  # less time than the result needs
+    assert work_deadline(None, 100_000).remaining() == float("inf")
+
+
 def test_no_time_limit_is_a_valid_time_limit():
     inst = load_instance(TINY)
     for method in ("milp", "minlp", "alm", "greedy-delay"):

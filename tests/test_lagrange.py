@@ -76,6 +76,31 @@ def test_a_bound_cut_by_the_time_limit_is_not_reused() -> None:
     assert res.bound == pytest.approx(bounds.lower_bound(inst, method="relaxation"), rel=1e-12)
     full = sftopt.certify(inst, [res], method="lagrangian")[0]
     assert full.bound == bounds.lower_bound(inst, method="lagrangian")
+    assert res.message.startswith("no plan rounded from the lagrangian dual")
+
+
+def test_a_bound_without_time_for_one_point_is_not_built(monkeypatch) -> None:
+    """With less time left than building the bound and one evaluation take (estimated per
+    entry), the bound is the relaxation's at once: nothing is started that would overrun."""
+    from sftopt.core.options import Deadline
+    from sftopt.families.split import lagrangian
+    from sftopt.families.split.options import option_table
+
+    inst = sftopt.load_instance(random_instance(200, seed=1, scaled=True))
+    table = option_table(inst)
+    need = int(table.valid.sum()) * (lagrangian.SETUP_S_PER_ENTRY +
+                                     lagrangian.POINT_S_PER_ENTRY)
+    relax = bounds.relaxation_bound(inst, table)[0]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the bound was built")
+
+    monkeypatch.setattr(bounds, "LagrangianBound", refuse)
+    got, complete = bounds.lagrangian_bound(inst, table, deadline=Deadline(need * 0.5))
+    assert got == relax and not complete
+    monkeypatch.undo()
+    got, complete = bounds.lagrangian_bound(inst, table, deadline=Deadline(need * 100 + 30))
+    assert got > relax * 1.01 and complete
 
 
 def test_rounded_plans_close_the_gap_on_a_generated_fleet() -> None:

@@ -33,7 +33,14 @@ from .cost import (
     comm_delay_and_slope,
     device_delays,
 )
-from .lagrangian import ALPHAS, THETAS, LagrangianBound, interval_search
+from .lagrangian import (
+    ALPHAS,
+    POINT_S_PER_ENTRY,
+    SETUP_S_PER_ENTRY,
+    THETAS,
+    LagrangianBound,
+    interval_search,
+)
 from .options import OptionSpace, OptionTable
 from .schema import PARALLEL, SEQUENTIAL, SplitInstance
 
@@ -483,6 +490,9 @@ def _search(inst: SplitInstance, table: OptionTable,
                                        "keep_thetas") if k in search}
     keep = search.pop("keep", None)  # a list to receive the LagrangianBound (its points kept)
     keep_points = search.pop("keep_points", 0)
+    n = int(table.valid.sum())
+    if deadline is not None and deadline.expired(n * (SETUP_S_PER_ENTRY + POINT_S_PER_ENTRY)):
+        return r_min * T0  # no time to build the bound and evaluate one point
     lb = LagrangianBound(inst, table, cases, thetas=thetas, alphas=alphas, **dual)
     if keep is not None:
         lb.points, lb.keep_points = [], keep_points

@@ -19,7 +19,7 @@ from ...core.result import Result, Termination
 from .allocation import Allocation, delay_weights, exact_allocation
 from .cost import REL_TOL, Terms, device_delays
 from .options import OptionSpace
-from .plans import make_result
+from .plans import RESULT_S, make_result
 
 AllocFn = Callable[[Terms, float], Allocation]
 
@@ -40,7 +40,6 @@ def default_lifts(n_devices: int) -> int:
 # time kept for the steps after a search (`Search.late`), measured at 100,000 devices on a
 # quiet machine: an evaluation 0.9-1.2 s, the result (plan records, checks) 1.8 s
 FINISH = 6.0  # evaluations (a rounded plan's allocation took up to 10 relaxed ones in alm)
-RESULT_S = 2e-5  # seconds per device
 
 
 class Search:

@@ -244,11 +244,14 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
                 if deadline.expired():
                     break
                 consider(rounder.plan(p, case, col, scale))
+    origin = f"best of {tried} plans rounded from the lagrangian dual"
     if best[0] is None:  # no dual to round (cut by the time limit) or nothing fitted
         plan, _ = search.start(None)
         if plan is None:
             return failed(instance, "server memory: repair by deepening cuts failed")
         consider(plan)
+        origin = (f"no plan rounded from the lagrangian dual ({tried} tried), the search's "
+                  f"start plan instead")
     plan, val, moves = best[0], best[1], 0
     t2 = time.perf_counter()
     if polish > 0:
@@ -258,8 +261,7 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
     _, al = search.evaluate(plan)
     t3 = time.perf_counter()
     res = search.result(plan, al, iterations=moves,
-                        message=f"best of {tried} plans rounded from the lagrangian dual, "
-                                f"then {moves} local-search moves; bound "
+                        message=f"{origin}, then {moves} local-search moves; bound "
                                 f"{'complete' if complete else 'cut at the time limit'} (s: "
                                 f"bound {t1 - t0:.3g}, rounding {t2 - t1:.3g}, polish "
                                 f"{t3 - t2:.3g})")

@@ -57,7 +57,7 @@ from ..allocation import exact_allocation
 from ..bounds import lagrangian_bound, min_rounds, resource_needs, round_delay_bound, table_terms
 from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
 from ..options import OptionSpace, OptionTable
-from ..plans import infeasible, make_result
+from ..plans import infeasible, make_result, work_deadline
 from ..schema import SplitInstance
 
 log = logging.getLogger("sftopt.milp")  # incumbent and bound per iteration (-v)
@@ -538,7 +538,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     the round-delay relaxation only.
     """
     highspy = _highspy()
-    deadline = Deadline(time_limit)
+    deadline = work_deadline(time_limit, instance.n_devices)
     lp_deadline = Deadline(deadline.part(0.25))  # the LP rounds get a quarter of the time
     space = OptionSpace(instance)
     why = space.diagnose()

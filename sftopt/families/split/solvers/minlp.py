@@ -45,7 +45,7 @@ from ..allocation import exact_allocation
 from ..bounds import lower_bound
 from ..cost import evaluate
 from ..options import OptionSpace, OptionTable
-from ..plans import infeasible, make_result, no_plan
+from ..plans import infeasible, make_result, no_plan, work_deadline
 from ..schema import PARALLEL, SplitInstance
 from ..search import Search
 
@@ -291,7 +291,7 @@ def solve_minlp(instance: SplitInstance, *, time_limit: float | None = 60.0, gap
     seed and SCIP's ``randomization/randomseedshift``. ``reallocate``: re-share (b, phi)
     exactly for SCIP's (cut, level) when that is better.
     """
-    deadline = Deadline(time_limit)
+    deadline = work_deadline(time_limit, instance.n_devices)
     space = OptionSpace(instance)
     why = space.diagnose()
     if why is not None:

@@ -76,7 +76,7 @@ def test_deadline():
 
 
 def test_work_deadline_keeps_time_for_the_result():
-    from sftopt.families.split.plans import RESULT_S, work_deadline
+    from sftopt.core.options import RESULT_S, work_deadline
 
     kept = RESULT_S * 100_000  # building the result of 100,000 devices
     assert 10.0 - kept - 0.5 < work_deadline(10.0, 100_000).remaining() <= 10.0 - kept

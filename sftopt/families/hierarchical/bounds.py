@@ -17,11 +17,14 @@ def relaxation(a: Arrays) -> float:
     cloud = a.cloud_time()
     per_edge = [0.0]
     for e in range(a.n_edges):
-        ok = a.fits(e)
-        t = np.where(ok, a.turn(e) + cloud, np.inf)
-        best_turn = np.minimum(best_turn, t.min(axis=1))
-        best_cloud = np.minimum(best_cloud, np.where(ok, cloud, np.inf).min(axis=1))
-        fixed = np.flatnonzero(a.fixed == e)
+        here = np.flatnonzero(a.allowed[:, e])  # the others have no pair at e
+        ok = a.fits(e)[here]
+        t = np.where(ok, a.turn(e)[here] + cloud[here], np.inf)
+        best_turn[here] = np.minimum(best_turn[here], t.min(axis=1, initial=np.inf))
+        best_cloud[here] = np.minimum(best_cloud[here],
+                                      np.where(ok, cloud[here], np.inf).min(axis=1,
+                                                                             initial=np.inf))
+        fixed = np.searchsorted(here, np.flatnonzero(a.fixed == e))  # rows of t
         if len(fixed):
             per_edge.append(float(t[fixed].sum(axis=0).min()))
     if np.isinf(best_turn).any():

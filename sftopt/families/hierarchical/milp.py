@@ -47,17 +47,20 @@ class Test:
     def __init__(self, a: Arrays, deadline: Deadline):
         self.a, self.deadline = a, deadline
         self.undecided = False
-        self.turn = [a.turn(e) for e in range(a.n_edges)]  # users x pairs, per edge
         self.cloud = a.cloud_time()
-        self.fits = [a.fits(e) for e in range(a.n_edges)]
         self.fixed = bool((a.fixed >= 0).all())
         if self.fixed:  # per (edge, pair): the sums over its users, and the pairs all fit
+            # (each edge's own users only: at 100,000 users every user at every edge took
+            # seconds per edge)
             users = [np.flatnonzero(a.fixed == e) for e in range(a.n_edges)]
             self.busy = np.array([len(u) > 0 for u in users])
-            self.A = np.array([self.turn[e][u].sum(axis=0) for e, u in enumerate(users)])
+            self.A = np.array([a.turn(e, u).sum(axis=0) for e, u in enumerate(users)])
             self.C = np.array([self.cloud[u].sum(axis=0) for u in users])
-            self.ok = np.array([self.fits[e][u].all(axis=0) for e, u in enumerate(users)])
+            self.ok = np.array([a.fits(e, u).all(axis=0) for e, u in enumerate(users)])
             self.top = np.array([a.batch[u].max() if len(u) else 0.0 for u in users])
+        else:  # users x pairs, per edge
+            self.turn = [a.turn(e) for e in range(a.n_edges)]
+            self.fits = [a.fits(e) for e in range(a.n_edges)]
 
     def __call__(self, T: float) -> Layout | None:
         self.undecided = False

@@ -6,20 +6,9 @@ import numpy as np
 
 from ...core import result
 from ...core.formal import number_problems
-from ...core.options import Deadline
 from ...core.result import Result, Status, Termination, finite, versions
 from .cost import evaluate, index_violations
 from .schema import PARALLEL, DevicePlan, PeakMemory, SplitInstance, SplitPlan
-
-RESULT_S = 2e-5  # seconds per device to build a result (make_result: 2 s at 100,000 devices)
-
-
-def work_deadline(time_limit: float | None, n_devices: int) -> Deadline:
-    """The deadline a solver's own work stops at: ``time_limit`` less RESULT_S per device,
-    kept for building its result (make_result), so that the result is out within the limit."""
-    if time_limit is None:
-        return Deadline(None)
-    return Deadline(max(0.0, float(time_limit) - RESULT_S * n_devices))
 
 
 def structure_problems(inst: SplitInstance, plan: SplitPlan) -> list[str]:

@@ -14,12 +14,12 @@ from collections.abc import Callable
 import numpy as np
 
 from ...channel import shannon_rate
-from ...core.options import Deadline
+from ...core.options import RESULT_S, Deadline
 from ...core.result import Result, Termination
 from .allocation import Allocation, delay_weights, exact_allocation
 from .cost import REL_TOL, Terms, device_delays
 from .options import OptionSpace
-from .plans import RESULT_S, make_result
+from .plans import make_result
 
 AllocFn = Callable[[Terms, float], Allocation]
 

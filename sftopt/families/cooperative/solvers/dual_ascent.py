@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ....channel import LN2, inv_rate
-from ....core.options import ITER_MAX, Deadline, whole
+from ....core.options import ITER_MAX, whole, work_deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import allocate
@@ -77,7 +77,7 @@ def solve_dual_ascent(instance: CooperativeInstance, *, max_iter: int = 200,
     if stop is not None:
         return stop
     a = instance.arrays
-    deadline = Deadline(time_limit)
+    deadline = work_deadline(time_limit, a.n_devices)
     K = a.n_devices
     mu = np.full(K, 1.0 / K)
     # a first price: the band's marginal worth to the mean pair at an equal split

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib.util
 import math
 
-from ....core.options import TOLERANCE, Deadline
+from ....core.options import TOLERANCE, Deadline, work_deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..allocation import allocate, equal_bands, pair_bands, pair_delays
@@ -63,9 +63,9 @@ def solve_exact(instance: CooperativeInstance, *, rel_tol: float = 1e-9,
     if a.max_blocks > 1 and importlib.util.find_spec("highspy") is None:
         return refused(instance, "max_blocks > 1 is solved by a MILP that needs highspy, not "
                                  "installed (pip install highspy==1.15.1)")
-    deadline = Deadline(time_limit)
+    deadline = work_deadline(time_limit, a.n_devices)
     test = _OneBlock(a) if a.max_blocks == 1 else BandMilp(a, deadline)
-    lo = relaxation(a, deadline=deadline)
+    lo = relaxation(a, deadline=Deadline(deadline.part(0.5)))  # a bound at any time: half
     best, best_T, it = None, math.inf, 0
     hi = lo
     if a.max_blocks == 1:  # crunch's matching at equal bands: a plan before any test

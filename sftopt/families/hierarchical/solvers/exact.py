@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ....core.options import TOLERANCE, Deadline
+from ....core.options import TOLERANCE, work_deadline
 from ....core.registry import register
 from ....core.result import Result, Status, Termination
 from ..arrays import Arrays
@@ -42,7 +42,7 @@ def solve_exact(instance: HierarchicalInstance, *, rel_tol: float = 1e-6,
         return refused(instance, f"{association_size(a)} (user, edge, cut pair) choices to "
                                  f"associate (limit {MAX_ASSOCIATION_VARS}): use greedy, or fix "
                                  "users' edges")
-    deadline = Deadline(time_limit)
+    deadline = work_deadline(time_limit, a.n_users)
     test = Test(a, deadline)
     lo = relaxation(a)
     best = greedy_layout(a)

@@ -50,14 +50,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ....core import highs
-from ....core.options import Deadline, OutOfTime, text, whole
+from ....core.options import Deadline, OutOfTime, text, whole, work_deadline
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
 from ..bounds import lagrangian_bound, min_rounds, resource_needs, round_delay_bound, table_terms
 from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
 from ..options import OptionSpace, OptionTable
-from ..plans import infeasible, make_result, work_deadline
+from ..plans import infeasible, make_result
 from ..schema import SplitInstance
 
 log = logging.getLogger("sftopt.milp")  # incumbent and bound per iteration (-v)

@@ -38,14 +38,14 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from ....core.options import REALLOCATE, Deadline, OutOfTime, text
+from ....core.options import REALLOCATE, Deadline, OutOfTime, text, work_deadline
 from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
 from ..bounds import lower_bound
 from ..cost import evaluate
 from ..options import OptionSpace, OptionTable
-from ..plans import infeasible, make_result, no_plan, work_deadline
+from ..plans import infeasible, make_result, no_plan
 from ..schema import PARALLEL, SplitInstance
 from ..search import Search
 

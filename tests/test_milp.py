@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from sftopt import Status, solve
+from sftopt.core import highs
+from sftopt.core.options import Deadline
 from sftopt.families.split.allocation import exact_allocation
-from sftopt.families.split.cost import comm_delay, device_delays, server_memory
+from sftopt.families.split.cost import (
+    comm_delay,
+    comm_delay_and_slope,
+    device_delays,
+    rounds_needed,
+    server_memory,
+)
 from sftopt.families.split.options import option_table
-from sftopt.families.split.solvers.milp import _SPLITS, _least_needs, _option_terms, _split_points
+from sftopt.families.split.solvers.milp import (
+    _SPLITS,
+    _least_needs,
+    _Model,
+    _option_terms,
+    _Points,
+    _priced_points,
+    _split_points,
+)
 
 from .test_solvers_exact import CASES, _check_plan, tiny_instance
 
@@ -63,6 +80,133 @@ def test_split_points_finish_at_the_round_delay(seed):
         assert np.all(comm_delay(tj, band[ok, j] * B) >= theta * slack[ok] * (1 - 1e-9))
         on = np.isfinite(share[:, j])
         np.testing.assert_allclose(t.server_work[on] / share[on, j], (1 - theta) * slack[on])
+
+
+def _allocated_choices(inst, table, n):
+    """Up to n option choices of ``inst`` within server memory, with a finite exact allocation
+    and a KKT price."""
+    B = inst.arrays.bandwidth
+    K = inst.n_devices
+    opts = [np.flatnonzero(table.valid[k]) for k in range(K)]
+    out = []
+    for choice in itertools.islice(itertools.product(*opts), 200):
+        choice = np.array(choice)
+        if server_memory(inst, table.cut[np.arange(K), choice]) > inst.arrays.server_memory:
+            continue
+        alloc = exact_allocation(table.gather(choice), B)
+        if np.isfinite(alloc.round_delay) and np.isfinite(alloc.price) and alloc.price > 0:
+            out.append((choice, alloc))
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_priced_points_finish_at_the_round_delay_at_the_price(seed):
+    """At an option's priced point it finishes exactly at round delay T, and its band and
+    share trade at the price: -D'(b) phi^2 / S = theta (the allocator's KKT ratio)."""
+    inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    B = inst.arrays.bandwidth
+    kk, oo = np.nonzero(table.valid)
+    t = _option_terms(table, kk, oo)
+    (_, alloc), = _allocated_choices(inst, table, 1)
+    T = 1.2 * alloc.round_delay
+    band, share = _priced_points(t, T, B, alloc.price)
+    both = np.isfinite(band) & np.isfinite(share)
+    assert both.any()
+    tb = _option_terms(table, kk[both], oo[both])
+    d, g = comm_delay_and_slope(tb, band[both] * B)
+    np.testing.assert_allclose(t.compute[both] + d + t.server_work[both] / share[both], T,
+                               rtol=1e-9)
+    np.testing.assert_allclose(-g * share[both] ** 2 / t.server_work[both], alloc.price,
+                               rtol=1e-6)
+    # an option that cannot finish by T even with the whole band and server has no point
+    late = t.compute + comm_delay(t, np.full(len(kk), B)) + t.server_work >= T
+    assert np.all(np.isnan(band[late])) and np.all(np.isnan(share[late]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_priced_points_of_a_plan_are_its_allocation(seed):
+    """Priced at the exact allocator's round delay and price, each chosen option's point is the
+    band and share the allocator gave it (the KKT conditions of the allocation)."""
+    inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    B = inst.arrays.bandwidth
+    K = inst.n_devices
+    for choice, alloc in _allocated_choices(inst, table, 5):
+        t = _option_terms(table, np.arange(K), choice)
+        band, share = _priced_points(t, alloc.round_delay, B, alloc.price)
+        both = np.isfinite(band) & np.isfinite(share)
+        assert both.any()
+        np.testing.assert_allclose(band[both] * B, alloc.bandwidth[both], rtol=1e-6)
+        np.testing.assert_allclose(share[both], alloc.share[both], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tangents_at_priced_points_make_the_relaxation_exact(seed):
+    """With every option fixed to a plan's and tangents only at the priced points of its
+    allocation, the LP relaxation's value is the plan's total (the tangent LP has the same KKT
+    point), while tangents a factor 2 off leave it below: why milp adds them at its start."""
+    inst = tiny_instance(seed, n_devices=3, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    B = inst.arrays.bandwidth
+    K = inst.n_devices
+    a = inst.arrays
+    choice, alloc = _allocated_choices(inst, table, 1)[0]
+    total = rounds_needed(inst, table.level[np.arange(K), choice]) * alloc.round_delay
+    valid = np.zeros_like(table.valid)
+    valid[np.arange(K), choice] = True
+    fixed = replace(table, valid=valid)
+    t = _option_terms(table, np.arange(K), choice)
+    band, share = _priced_points(t, alloc.round_delay, B, alloc.price)
+    tau = alloc.round_delay
+
+    def lp_value(scale: float) -> float:
+        points = _Points()
+        for k in range(K):
+            points.add(k, int(choice[k]), band[k] * scale, share[k] * scale)
+        model = _Model(inst, fixed, tau, Deadline(None))
+        h = model.build(points, 0.5, 2.0, relax=True)
+        return a.rounds * tau * highs.run(h, None).objective
+
+    assert lp_value(1.0) == pytest.approx(total, rel=1e-7)
+    assert lp_value(2.0) < total * (1 - 1e-3)
+
+
+def test_milp_starts_with_tangents_at_the_incumbents_priced_points(monkeypatch):
+    """milp prices its initial points at the incumbent's round delay and KKT price, and every
+    option's priced point is among its initial tangent points."""
+    from sftopt.families.split.solvers import milp
+
+    calls = []
+    original = milp._priced_points
+
+    def spy(t, t_at, B, price, deadline=None):
+        got = original(t, t_at, B, price, deadline)
+        calls.append((t_at, price, got))
+        return got
+
+    monkeypatch.setattr(milp, "_priced_points", spy)
+    inst = tiny_instance(3, n_devices=4, n_blocks=2, n_levels=3)
+    table = option_table(inst)
+    m = solve(inst, "milp", incumbent="exhaustive", max_iter=1, lp_rounds=0, certify=False)
+    assert len(calls) == 1
+    t_at, price, (band, share) = calls[0]
+    K = inst.n_devices
+    choice = np.array([np.flatnonzero((table.cut[k] == m.plan.cuts[k])
+                                      & (table.level[k] == m.plan.levels[k]))[0]
+                       for k in range(K)])
+    alloc = exact_allocation(table.gather(choice), inst.arrays.bandwidth)
+    assert t_at == pytest.approx(alloc.round_delay, rel=1e-9)  # the incumbent: the optimum
+    assert price == pytest.approx(alloc.price, rel=1e-6)
+    points = milp._initial_points(table, 2 * t_at, inst.arrays.bandwidth, 2, Deadline(None),
+                                  t_at, price)
+    kk, oo = np.nonzero(table.valid)
+    for p, (k, o) in enumerate(zip(kk, oo, strict=True)):
+        for got, want in ((points.band[(k, o)], band[p]), (points.share[(k, o)], share[p])):
+            if np.isfinite(want):
+                assert min(abs(np.array(got) / max(want, 1e-7) - 1)) <= 1e-3
 
 
 @pytest.mark.parametrize("case", CASES[:4], ids=lambda c: f"seed{c['seed']}")

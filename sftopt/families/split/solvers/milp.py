@@ -11,11 +11,14 @@ The perspective of a linear under-estimator is linear, and at x_ko = 0 it forces
 MILP is a relaxation of the MINLP: its optimum (and HiGHS's dual bound) is a LOWER bound.
 
 Tangent points are per option (band / share fractions geometric in [1/(4K), 1], the
-incumbent's, the option's least need, and its split points: where it finishes at the
+incumbent's, the option's least need, its split points: where it finishes at the
 incumbent's round delay with a fraction theta of its slack on the link, the rest on the
-server). Least-need rows beta_ko >= bmin_ko x_ko and phi_ko >= smin_ko x_ko (certified lower
-estimates of what the option needs to finish within T_hi) are valid for every plan with
-T <= T_hi.
+server, and its priced point: where it finishes at that round delay with band and share
+traded at the incumbent allocation's KKT price, i.e. where it would operate if swapped into
+the incumbent; tangents there make the relaxation exact at the incumbent's own options and
+tight near it, so with a near-optimal incumbent the first MILP can prove the gap closed).
+Least-need rows beta_ko >= bmin_ko x_ko and phi_ko >= smin_ko x_ko (certified lower estimates
+of what the option needs to finish within T_hi) are valid for every plan with T <= T_hi.
 
 Objective R x T, exactly at integer points: R = rounds (1 + eta sum_k w_k sum_c delta_c y_kc),
 y_kc = sum of x_ko over options with level c. Each product y_kc T is a variable z_kc with
@@ -33,7 +36,10 @@ LP rounds first: the LP relaxation, tangents at its perspective points (beta/x, 
 raised from its value, until it stalls. Then the loop: solve the MILP (warm-started with the
 incumbent); its (cut, level) choice, with shares from the exact allocator, is a feasible plan
 (upper bound); add tangents at the MILP's and the allocator's bands and shares; repeat until
-the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. Each MILP gets the objective
+the gap (UB - LB)/UB <= gap_tol, ``max_iter`` or ``time_limit``. The starting incumbent is the
+best of the ``incumbent`` solvers' plans (default lagrange, then alm) and milp's own; HiGHS
+runs without its primal heuristics (RINS, RENS, root reduced cost, feasibility jump): the
+incumbent is its MIP start and its job is the bound. Each MILP gets the objective
 that would close the gap as HiGHS's ``objective_bound``: nodes whose bound reaches it are pruned,
 so HiGHS proves the gap closed without proving its own optimum (a MILP it reports infeasible
 then bounds every plan by that objective). The reported bound is HiGHS's
@@ -55,7 +61,15 @@ from ....core.registry import available, get, register, solve
 from ....core.result import Result, Status, Termination
 from ..allocation import exact_allocation
 from ..bounds import lagrangian_bound, min_rounds, resource_needs, round_delay_bound, table_terms
-from ..cost import REL_TOL, Terms, comm_delay, comm_slope, rounds_needed, server_memory
+from ..cost import (
+    REL_TOL,
+    Terms,
+    comm_delay,
+    comm_delay_and_slope,
+    comm_slope,
+    rounds_needed,
+    server_memory,
+)
 from ..options import OptionSpace, OptionTable
 from ..plans import infeasible, make_result
 from ..schema import SplitInstance
@@ -77,6 +91,12 @@ _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but 
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
 _SPLITS = (0.2, 0.4, 0.6, 0.8)
+# HiGHS's primal heuristics off: each MILP starts from the incumbent, and its job is the dual
+# bound (prune to the target); on default and gpt2m-20dev-hetero, proving MILPs of the loop ran
+# 7.5-8.2 s and 12.4-14.1 s with them off against 12.0-14.4 s and 19.8-23.7 s with them on
+_MILP_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": False,
+                 "mip_heuristic_run_root_reduced_cost": False,
+                 "mip_heuristic_run_feasibility_jump": False}
 # above this many (device, option) entries the lagrangian start is skipped: its set-up alone
 # (before any deadline check) took 4-7 s at 3.2 million entries (100,000 devices)
 _LAGRANGE_MAX_ENTRIES = 1_000_000  # link's part of an option's slack at its initial split points
@@ -165,8 +185,46 @@ def _split_points(t: Terms, T: float, B: float, deadline: Deadline | None = None
     return band, share
 
 
+def _priced_points(t: Terms, T: float, B: float, price: float,
+                   deadline: Deadline | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per option the band fraction and share at which it finishes at round delay T when band
+    and share trade at ``price`` (share per Hz, the allocator's KKT ratio theta): where it
+    would operate if swapped into the plan that set the price (nan: no such point).
+
+    KKT of the allocation: phi = sqrt(theta S / -D'(b)), so the band solves
+    D(b) + sqrt(S (-D'(b)) / theta) = T - compute, whose left side falls as b grows
+    (bisection in log b)."""
+    slack = T - t.compute
+    talks = (t.up_bits > 0) | (t.down_bits > 0)
+    lo = np.full(np.shape(slack), math.log(B * 1e-12))
+    hi = np.full(np.shape(slack), math.log(B))
+
+    def spent(log_b: np.ndarray) -> np.ndarray:
+        d, g = comm_delay_and_slope(t, np.exp(log_b))
+        with np.errstate(invalid="ignore", over="ignore"):
+            return d + np.sqrt(t.server_work * np.maximum(-g, 0.0) / price)
+
+    for _ in range(60):
+        if deadline is not None:
+            deadline.check()
+        mid = 0.5 * (lo + hi)
+        ok = spent(mid) <= slack
+        lo = np.where(ok, lo, mid)
+        hi = np.where(ok, mid, hi)
+    b = np.exp(hi)
+    d, g = comm_delay_and_slope(t, b)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        share = np.where(talks, np.sqrt(price * t.server_work / -g), t.server_work / slack)
+    fits = (slack > 0) & (spent(np.full(np.shape(slack), math.log(B))) <= slack)
+    band = np.where(fits & talks, b / B, math.nan)
+    share = np.where(fits & (t.server_work > 0) & np.isfinite(share) & (share > 0), share,
+                     math.nan)
+    return band, share
+
+
 def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
-                    deadline: Deadline, T_at: float | None = None) -> _Points:
+                    deadline: Deadline, T_at: float | None = None,
+                    price: float | None = None) -> _Points:
     """Per option: band and share fractions geometric in [1/(4K), 1] (n of each), the
     option's least band and share at round delay T_hi (where the least-need rows bind), and
     its split points at round delay T_at (the incumbent's, if given). Vectorised: a point
@@ -184,6 +242,10 @@ def _initial_points(table: OptionTable, T_hi: float, B: float, n: int,
         sb, ss = _split_points(terms, T_at, B, deadline)
         band.append(sb)
         share.append(ss)
+        if price is not None and math.isfinite(price) and price > 0:
+            pb, ps = _priced_points(terms, T_at, B, price, deadline)
+            band.append(pb[:, None])
+            share.append(ps[:, None])
     for store, parts in ((points.band, band), (points.share, share)):
         v = np.concatenate(parts, axis=1)
         v = np.sort(np.where(np.isfinite(v), np.clip(v, 1e-7, 1.0), math.nan), axis=1)
@@ -203,6 +265,7 @@ class _Plan:
     band: np.ndarray | None = None
     share: np.ndarray | None = None
     choice: np.ndarray | None = None  # option index per device
+    price: float = math.nan  # the allocator's share per Hz at the plan (KKT ratio)
     iterations: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -222,6 +285,7 @@ def _allocate(inst: SplitInstance, table: OptionTable, choice: np.ndarray, plan:
     if total < plan.total:
         plan.total, plan.cuts, plan.levels = total, cuts, levels
         plan.band, plan.share, plan.choice = alloc.bandwidth, alloc.share, choice.copy()
+        plan.price = alloc.price
     return alloc.bandwidth / inst.arrays.bandwidth, alloc.share
 
 
@@ -502,6 +566,7 @@ def _seed(inst: SplitInstance, table: OptionTable, plan: _Plan, name: str,
     elif res.objective < plan.total:  # a dominated option: keep the plan, no warm start
         plan.total, plan.cuts, plan.levels = res.objective, p.cuts, p.levels
         plan.band, plan.share, plan.choice = p.bandwidth, p.share, None
+        plan.price = math.nan
         plan.notes.append(f"incumbent from {name}")
 
 
@@ -524,7 +589,7 @@ def _r_max(inst: SplitInstance, table: OptionTable) -> float:
 def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
                gap_tol: float = 1e-4, max_iter: int = 30, cuts_per_device: int = 6,
                lp_rounds: int = 40, threads: int = 1, seed: int = 0,
-               incumbent: str | None = "greedy-delay,alm", bound: str = "lagrangian") -> Result:
+               incumbent: str | None = "lagrange,alm", bound: str = "lagrangian") -> Result:
     """Optimal plan to a relative gap ``gap_tol`` with a certified lower bound.
 
     ``cuts_per_device`` initial tangent points per option for band and share (where its comm
@@ -532,8 +597,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     every iterate); ``lp_rounds`` the most LP-relaxation rounds of tangent refinement before
     the first MILP; ``threads`` and ``seed`` go to HiGHS; ``incumbent`` names a registered
     solver whose plan seeds the upper bound, or several separated by commas (the best plan is
-    kept; None: own starting plans only). A good incumbent
-    shrinks T_hi, which removes options and tightens the McCormick rows. ``bound``
+    kept; None: own starting plans only). A good incumbent shrinks T_hi, which removes
+    options and tightens the McCormick rows, and places the priced tangent points. ``bound``
     "lagrangian" starts the lower bound (and T_lo) from the lagrangian bound; "none" from
     the round-delay relaxation only.
     """
@@ -574,7 +639,7 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     try:  # on large instances building the model (Python loops) outlasts the time limit
         T_inc = plan.total / rounds_needed(instance, plan.levels)
         points = _initial_points(table, plan.total / r_min, a.bandwidth, cuts_per_device,
-                                 deadline, T_inc)
+                                 deadline, T_inc, plan.price)
 
         def incumbent_points() -> list[tuple[int, int, int, float]]:
             # the incumbent's band and share of device k: a good operating point for all its options
@@ -676,7 +741,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
             target = plan.total * (1 - gap_tol) / (a.rounds * tau * (1 - _SAFETY))
             out = highs.run(h, remaining, options={"mip_rel_gap": mip_gap, "threads": int(threads),
                                                     "random_seed": int(seed),
-                                                    "objective_bound": float(target)},
+                                                    "objective_bound": float(target),
+                                                    **_MILP_OPTIONS},
                             start=None if plan.choice is None else model.start(plan))
             ms = out.status
             if ms == highspy.HighsModelStatus.kInfeasible:

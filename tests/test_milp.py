@@ -328,3 +328,22 @@ def test_milp_stops_while_building_the_model_at_its_deadline():
     assert m.termination == "time_limit"
     assert "while building the model" in m.message
     assert m.bound <= m.objective
+
+
+def test_lagrange_seed_is_skipped_on_large_tables_under_a_time_limit(monkeypatch):
+    """Above _LAGRANGE_MAX_ENTRIES the lagrange seed's bound set-up alone outlasts its share
+    of a time limit (100,000 devices): it is skipped, and said; without a limit it runs."""
+    from sftopt.families.split.solvers import milp
+
+    inst = tiny_instance(**CASES[0])
+    calls = []
+    real = milp._seed
+    monkeypatch.setattr(milp, "_seed", lambda i, t, p, name, *a: calls.append(name) or
+                        real(i, t, p, name, *a))
+    monkeypatch.setattr(milp, "_LAGRANGE_MAX_ENTRIES", 0)
+    m = solve(inst, "milp", time_limit=30, certify=False)
+    _check_plan(inst, m)
+    assert calls == ["alm"] and "seed lagrange skipped" in m.message
+    calls.clear()
+    solve(inst, "milp", time_limit=None, certify=False)
+    assert calls == ["lagrange", "alm"]

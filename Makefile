@@ -19,7 +19,7 @@ install-dev: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[torch,dev,bench]'
 
 run: install
-	$(BIN)/sftopt solve data/instances/default.json --solver alm,milp,greedy-delay,greedy,baseline-equal,vanilla-sl --time-limit 20 --seed 0 --out out
+	$(BIN)/sftopt solve data/instances/default.json --solver lagrange,alm,milp,greedy-delay,greedy,baseline-equal,vanilla-sl --time-limit 20 --seed 0 --out out
 
 test: install-dev
 	$(BIN)/ruff check .

@@ -260,6 +260,8 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
         search.capped = False
     _, al = search.evaluate(plan)
     t3 = time.perf_counter()
+    if not complete:  # the time limit cut the bound short: the result says so
+        deadline.hit = True
     res = search.result(plan, al, iterations=moves,
                         message=f"{origin}, then {moves} local-search moves; bound "
                                 f"{'complete' if complete else 'cut at the time limit'} (s: "

@@ -246,12 +246,12 @@ def solve_lagrange(instance: SplitInstance, *, points: int = 3, columns: int = 3
                 consider(rounder.plan(p, case, col, scale))
     origin = f"best of {tried} plans rounded from the lagrangian dual"
     if best[0] is None:  # no dual to round (cut by the time limit) or nothing fitted
+        origin = (f"no plan rounded from the lagrangian dual ({tried} tried), the search's "
+                  f"start plan instead")
         plan, _ = search.start(None)
         if plan is None:
             return failed(instance, "server memory: repair by deepening cuts failed")
         consider(plan)
-        origin = (f"no plan rounded from the lagrangian dual ({tried} tried), the search's "
-                  f"start plan instead")
     plan, val, moves = best[0], best[1], 0
     t2 = time.perf_counter()
     if polish > 0:

@@ -90,7 +90,7 @@ _SAFETY = 1e-6  # relative margin on the dual bound for the solver's feasibility
 _MAX_COEF = 1e9  # tangents steeper than this (scaled) are left out: weaker but still valid
 _NEAR = 1e-3  # a new tangent point within this relative distance of an old one adds nothing
 _X_MIN = 1e-4  # LP rounds add perspective points of options with x above this
-_SPLITS = (0.2, 0.4, 0.6, 0.8)
+_SPLITS = (0.2, 0.4, 0.6, 0.8)  # link's part of an option's slack at its initial split points
 # HiGHS's primal heuristics off: each MILP starts from the incumbent, and its job is the dual
 # bound (prune to the target); on default and gpt2m-20dev-hetero, proving MILPs of the loop ran
 # 7.5-8.2 s and 12.4-14.1 s with them off against 12.0-14.4 s and 19.8-23.7 s with them on
@@ -99,7 +99,7 @@ _MILP_OPTIONS = {"mip_heuristic_run_rins": False, "mip_heuristic_run_rens": Fals
                  "mip_heuristic_run_feasibility_jump": False}
 # above this many (device, option) entries the lagrangian start is skipped: its set-up alone
 # (before any deadline check) took 4-7 s at 3.2 million entries (100,000 devices)
-_LAGRANGE_MAX_ENTRIES = 1_000_000  # link's part of an option's slack at its initial split points
+_LAGRANGE_MAX_ENTRIES = 1_000_000
 
 
 @dataclass
@@ -614,7 +614,8 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     T_lo = float(round_delay_bound(table_terms(table), table.valid[None], a.bandwidth)[0])
     r_min = min_rounds(instance, table)
     lb = r_min * T_lo
-    if bound == "lagrangian" and table.valid.sum() <= _LAGRANGE_MAX_ENTRIES:
+    big = table.valid.sum() > _LAGRANGE_MAX_ENTRIES  # no lagrangian bound here (nor seed)
+    if bound == "lagrangian" and not big:
         # a certified bound on R x T of every plan (lagrangian.py), ~0.3 s on 10-20 devices and
         # within ~1 % of the optimum: it raises T_lo (lb / R_max) and so tightens the McCormick
         # rows and the option tests from the first LP on; given a tenth of the time at most
@@ -625,7 +626,6 @@ def solve_milp(instance: SplitInstance, *, time_limit: float | None = 60.0,
     rel_tol = min(1e-9, gap_tol * 1e-3)
     _initial_plan(instance, table, plan, rel_tol, space.deepest())
     names = [n.strip() for n in (incumbent or "").split(",") if n.strip()]
-    big = table.valid.sum() > _LAGRANGE_MAX_ENTRIES
     for name in names:  # each seed solver may use a third of the time left (fast ones return
         share = deadline.part(1 / 3)  # early; at 100,000 devices they would take all of it)
         if name == "lagrange" and big and share is not None:

@@ -510,6 +510,16 @@ def _k_priced(U, V, xu, xd, DB, gB, s, S, idx, lo, b0, thetas, B, iters, tol, ma
                 slope[t, i] = -m
 
 
+def _columns(v: np.ndarray, m: np.ndarray, valid: np.ndarray, alphas: tuple[float, ...]
+             ) -> list[np.ndarray]:
+    """The test columns of the duals, on axis 1: the tests' needs ``v`` (inf where not
+    ``valid``), each mixed with the memory share ``m`` for every alpha, and the memory share
+    alone (no alphas: the tests only)."""
+    if not alphas:
+        return [v]
+    return [v, *[al * v + (1.0 - al) * m for al in alphas], np.where(valid, m, np.inf)]
+
+
 def _best_price(W: np.ndarray, G: np.ndarray, iters: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """max over nu >= 0 of sum_k min_l (W + nu G) - nu for each leading index of G (..., L, K)
     (W broadcast to G).
@@ -595,7 +605,7 @@ class LagrangianBound:
         and with ``alpha`` (C', tests) each test mixed by its own alpha."""
         if self.fast is not None:
             nt = val.shape[0]
-            rows = [np.arange(nt)] * (1 + len(self.alphas)) if self.alphas else [np.arange(nt)]
+            rows = [np.arange(nt)] * (1 + len(self.alphas))
             als = [np.ones((len(cs), nt))] + [np.full((len(cs), nt), a) for a in self.alphas]
             if self.alphas:
                 rows.append(np.array([-1]))
@@ -611,8 +621,7 @@ class LagrangianBound:
         v = np.where(valid, val, np.inf)
         if self.alphas:
             m = self.mem[cs][:, None, :]
-            parts = [v, *[al * v + (1.0 - al) * m for al in self.alphas],
-                     np.where(valid, m, np.inf)]
+            parts = _columns(v, m, valid, self.alphas)
             if alpha is not None:
                 parts.append(self._mix(v, m, alpha))
             v = np.concatenate(parts, axis=1)
@@ -666,10 +675,7 @@ class LagrangianBound:
 
         def needs(T: float) -> np.ndarray:  # (C, N, L, devices), scaled to the fleet
             v = np.where(valid, tests.at(T)[0], np.inf)
-            cols = [v, *[al * v + (1.0 - al) * m for al in alphas]]
-            if alphas:
-                cols.append(np.where(valid, m, np.inf))
-            return sub.group_min(np.concatenate(cols, axis=1)) * scale
+            return sub.group_min(np.concatenate(_columns(v, m, valid, alphas), axis=1)) * scale
 
         def passes(T: float) -> bool:  # some case whose every column sums to at most 1
             return bool((needs(T).min(axis=-2).sum(axis=-1).max(axis=1) <= 1.0).any())
@@ -880,9 +886,7 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
     keep = max(2, int(cache_bytes // max(1, lb.tests.n_tests * lb.e.n * 16)))
     every = np.arange(len(lb.valid))
 
-    # seconds of the slowest evaluation so far; before the first, an estimate from the size
-    slowest = [lb.e.n * POINT_S_PER_ENTRY]
-    measured = [False]
+    took: list[float] = []  # seconds of each evaluation
 
     def evaluate(x: float) -> dict:
         if x in cache:
@@ -891,17 +895,17 @@ def interval_search(lb: LagrangianBound, T0: float, r_min: float, r_max: float, 
         clock = time.perf_counter()
         p = lb.point(T0 * math.exp(x))
         cache[x] = p
-        took = time.perf_counter() - clock
-        slowest[0] = max(slowest[0], took) if measured[0] else took
-        measured[0] = True
+        took.append(time.perf_counter() - clock)
         while len(cache) > keep:
             # a point kept by lb.points past the cache is only read for its values and
             # duals: its slopes go (at 100,000 devices they are ~130 MB a point)
             cache.popitem(last=False)[1].pop("slope", None)
         return p
 
-    def stop() -> bool:  # also when the next evaluation would end past the deadline
-        return deadline is not None and deadline.expired(slowest[0])
+    def stop() -> bool:  # also when the next evaluation would end past the deadline, as long
+        # as the slowest so far (before the first, an estimate from the size)
+        return deadline is not None and deadline.expired(
+            max(took) if took else lb.e.n * POINT_S_PER_ENTRY)
 
     # past the sampled guess of the least round delay the tests allow (none on small fleets),
     # points step up from just above it; otherwise the span doubles
